@@ -1,0 +1,307 @@
+/**
+ * \file
+ * \brief Lesson 01: a blocking echo server that serves one client at a time.
+ *
+ * Abstract. The main thread does everything: it blocks in accept() until a
+ * client connects, then blocks in recv() and send() on that client until the
+ * client closes its side, then goes back to accept(). There is no
+ * per-connection or per-operation state beyond one socket and one buffer on
+ * the stack: the socket is closed by serve_client(), the listening socket by
+ * main(). The program stops on Ctrl+C (the system ends the process and closes
+ * its sockets) or when accept() fails for good.
+ *
+ * The limit this lesson leaves is the point of lesson 02: while one client is
+ * connected, every other client waits in the listen backlog.
+ */
+#define WIN32_LEAN_AND_MEAN
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <windows.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/** The program's name, for the usage line. */
+#define PROGRAM "01_sync_accept"
+/** Port used when the command line names none. */
+#define DEFAULT_PORT 5000
+/** Loopback by default: a lab machine must not expose a server by accident. */
+#define DEFAULT_ADDRESS "127.0.0.1"
+/** Size of the receive buffer; any size works, echo does not care. */
+#define BUFFER_SIZE (64 * 1024)
+
+/** \brief What the command line asked for. */
+struct options {
+    const char *address;   /**< numeric IPv4 address to listen on */
+    unsigned short port;   /**< port to listen on; 0 lets the system choose */
+};
+
+/**
+ * \brief The symbolic name of the Winsock errors a student meets most, so a
+ * message says `WSAEADDRINUSE` instead of only a number.
+ */
+static const char *wsa_error_name(int code)
+{
+    switch (code) {
+    case WSAEACCES: return "WSAEACCES";
+    case WSAEADDRINUSE: return "WSAEADDRINUSE";
+    case WSAEADDRNOTAVAIL: return "WSAEADDRNOTAVAIL";
+    case WSAECONNABORTED: return "WSAECONNABORTED";
+    case WSAECONNRESET: return "WSAECONNRESET";
+    case WSAEINVAL: return "WSAEINVAL";
+    case WSAEMFILE: return "WSAEMFILE";
+    case WSAENETDOWN: return "WSAENETDOWN";
+    case WSAENOBUFS: return "WSAENOBUFS";
+    case WSAENOTSOCK: return "WSAENOTSOCK";
+    case WSAESHUTDOWN: return "WSAESHUTDOWN";
+    case WSAETIMEDOUT: return "WSAETIMEDOUT";
+    case WSASYSNOTREADY: return "WSASYSNOTREADY";
+    case WSAVERNOTSUPPORTED: return "WSAVERNOTSUPPORTED";
+    default: return "error";
+    }
+}
+
+/**
+ * \brief Print one line to stderr: the call, what it was applied to, the
+ * error's name, its number and the system's text for it, as in
+ * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
+ */
+static void print_error(const char *call, const char *subject, int code)
+{
+    char text[256] = "";
+    DWORD len = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
+                               (DWORD)code, 0, text, (DWORD)sizeof text, NULL);
+
+    /* FormatMessage ends its text with "\r\n"; the line should end once. */
+    while (len > 0 && (text[len - 1] == '\r' || text[len - 1] == '\n' || text[len - 1] == ' '))
+        text[--len] = '\0';
+    fprintf(stderr, "%s%s%s: %s (%d)%s%s\n", call, subject[0] ? " " : "", subject,
+            wsa_error_name(code), code, len > 0 ? ": " : "", text);
+}
+
+/** \brief The usage line, on stderr, for a command line we do not understand. */
+static void print_usage(void)
+{
+    fprintf(stderr, "usage: %s [port [address]]   (default port %d, default address %s)\n",
+            PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
+}
+
+/**
+ * \brief Read `[port [address]]`; return 0 when the command line is valid.
+ *
+ * The port must be a whole decimal number from 0 to 65535: atoi() would take
+ * "50x0" as 50 and "-1" as -1, so strtoul() and a check of where it stopped.
+ */
+static int parse_options(int argc, char **argv, struct options *opts)
+{
+    IN_ADDR probe;
+
+    opts->address = DEFAULT_ADDRESS;
+    opts->port = DEFAULT_PORT;
+    if (argc > 3)
+        return -1;
+    if (argc >= 2) {
+        char *end = NULL;
+        unsigned long port = strtoul(argv[1], &end, 10);
+
+        if (argv[1][0] < '0' || argv[1][0] > '9' || *end != '\0' || port > 65535)
+            return -1;
+        opts->port = (unsigned short)port;
+    }
+    if (argc == 3)
+        opts->address = argv[2];
+    if (inet_pton(AF_INET, opts->address, &probe) != 1)
+        return -1;
+    return 0;
+}
+
+//! [open_listener]
+/**
+ * \brief Create the listening socket, bind it, listen, and print the
+ * `listening on ADDRESS:PORT` line with the port the system really gave.
+ *
+ * Returns INVALID_SOCKET after printing which call failed. The caller owns
+ * the socket and closes it.
+ */
+static SOCKET open_listener(const struct options *opts)
+{
+    SOCKADDR_IN addr;
+    int addr_len = (int)sizeof addr;
+    char subject[64];
+    BOOL exclusive = TRUE;
+    SOCKET listener;
+
+    snprintf(subject, sizeof subject, "%s:%u", opts->address, (unsigned)opts->port);
+    listener = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    if (listener == INVALID_SOCKET) {
+        print_error("socket", "", WSAGetLastError());
+        return INVALID_SOCKET;
+    }
+    /* On Windows SO_REUSEADDR would let a second program bind the same port
+     * and steal connections; SO_EXCLUSIVEADDRUSE makes that bind fail. */
+    if (setsockopt(listener, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&exclusive,
+                   (int)sizeof exclusive) == SOCKET_ERROR) {
+        print_error("setsockopt(SO_EXCLUSIVEADDRUSE)", subject, WSAGetLastError());
+        goto fail;
+    }
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(opts->port);
+    (void)inet_pton(AF_INET, opts->address, &addr.sin_addr); /* checked in parse_options() */
+    if (bind(listener, (SOCKADDR *)&addr, (int)sizeof addr) == SOCKET_ERROR) {
+        print_error("bind", subject, WSAGetLastError());
+        goto fail;
+    }
+    if (listen(listener, SOMAXCONN) == SOCKET_ERROR) {
+        print_error("listen", subject, WSAGetLastError());
+        goto fail;
+    }
+    /* With port 0 the system picked the port: ask which one. */
+    if (getsockname(listener, (SOCKADDR *)&addr, &addr_len) == SOCKET_ERROR) {
+        print_error("getsockname", subject, WSAGetLastError());
+        goto fail;
+    }
+    printf("listening on %s:%u\n", opts->address, (unsigned)ntohs(addr.sin_port));
+    /* stdout is a pipe when a test runs us, so it is fully buffered: without
+     * the flush the line would sit in our buffer and the test would wait. */
+    fflush(stdout);
+    return listener;
+
+fail:
+    closesocket(listener);
+    return INVALID_SOCKET;
+}
+//! [open_listener]
+
+//! [send_all]
+/**
+ * \brief Send all \p len bytes of \p data, however many send() calls it takes.
+ *
+ * A blocking send() may still send fewer bytes than asked (a large buffer, a
+ * signal, a nearly full socket buffer); treating its result as "all sent"
+ * silently drops the rest of the echo. Returns 0, or the Winsock error.
+ */
+static int send_all(SOCKET s, const char *data, int len)
+{
+    while (len > 0) {
+        int sent = send(s, data, len, 0);
+
+        if (sent == SOCKET_ERROR)
+            return WSAGetLastError();
+        data += sent;
+        len -= sent;
+    }
+    return 0;
+}
+//! [send_all]
+
+//! [serve_client]
+/**
+ * \brief Echo everything one client sends until it closes its side, then
+ * close the socket. Owns \p client: it is closed on every path.
+ *
+ * The buffer holds raw bytes, not a string: it has no terminating NUL and may
+ * contain NULs, so it is only ever passed on with its length, never printed
+ * with `%s` or measured with strlen().
+ */
+static void serve_client(SOCKET client, const char *peer)
+{
+    char buffer[BUFFER_SIZE];
+
+    for (;;) {
+        int received = recv(client, buffer, (int)sizeof buffer, 0);
+        int error;
+
+        if (received == 0) {
+            /* The client sent FIN: everything it sent has been echoed, so
+             * finish our side too. closesocket() then sends what is queued. */
+            if (shutdown(client, SD_SEND) == SOCKET_ERROR)
+                print_error("shutdown", peer, WSAGetLastError());
+            break;
+        }
+        if (received == SOCKET_ERROR) {
+            /* A reset or a network error is this client's problem only. */
+            print_error("recv", peer, WSAGetLastError());
+            break;
+        }
+        error = send_all(client, buffer, received);
+        if (error != 0) {
+            print_error("send", peer, error);
+            break;
+        }
+    }
+    closesocket(client);
+}
+//! [serve_client]
+
+/** \brief Write "ADDRESS:PORT" of a peer into \p out, for error messages. */
+static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
+{
+    char host[INET_ADDRSTRLEN] = "?";
+
+    (void)inet_ntop(AF_INET, &addr->sin_addr, host, sizeof host); /* "?" if it fails */
+    snprintf(out, out_size, "client %s:%u", host, (unsigned)ntohs(addr->sin_port));
+}
+
+//! [accept_loop]
+/**
+ * \brief Accept clients one after the other and serve each to the end.
+ *
+ * Returns when accept() fails in a way that retrying cannot fix.
+ */
+static void accept_loop(SOCKET listener)
+{
+    for (;;) {
+        SOCKADDR_IN peer_addr;
+        int peer_len = (int)sizeof peer_addr;
+        char peer[64];
+        SOCKET client = accept(listener, (SOCKADDR *)&peer_addr, &peer_len);
+
+        if (client == INVALID_SOCKET) {
+            int error = WSAGetLastError();
+
+            print_error("accept", "", error);
+            /* A client that reset before we took it, or a momentary shortage
+             * of sockets or buffers: the listener is still good. */
+            if (error == WSAECONNRESET || error == WSAEMFILE || error == WSAENOBUFS)
+                continue;
+            return;
+        }
+        format_peer(&peer_addr, peer, sizeof peer);
+        /* While this call runs, every other client waits: the limit of
+         * this lesson. */
+        serve_client(client, peer);
+    }
+}
+//! [accept_loop]
+
+//! [main]
+int main(int argc, char **argv)
+{
+    struct options opts;
+    WSADATA wsa;
+    SOCKET listener;
+    int error;
+
+    if (parse_options(argc, argv, &opts) != 0) {
+        print_usage();
+        return 2;
+    }
+    error = WSAStartup(MAKEWORD(2, 2), &wsa);
+    if (error != 0) {
+        /* WSAStartup returns its error: WSAGetLastError() needs a started Winsock. */
+        print_error("WSAStartup", "2.2", error);
+        return 1;
+    }
+    listener = open_listener(&opts);
+    if (listener == INVALID_SOCKET) {
+        WSACleanup();
+        return 1;
+    }
+    accept_loop(listener);
+    closesocket(listener);
+    WSACleanup();
+    return 1; /* accept_loop() returns only on a fatal error */
+}
+//! [main]

@@ -1,0 +1,51 @@
+# Helpers for what every lesson and every tool repeats: warnings as errors, the bin/ folder,
+# the Winsock libraries and a static runtime.
+include_guard(GLOBAL)
+include(CheckCCompilerFlag)
+
+# The warnings every program of the course compiles with, as errors. Each gcc/clang flag is checked
+# once, so an older compiler skips what it does not know instead of failing.
+set(_course_gcc_warnings
+  -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wundef -Wstrict-prototypes
+  -Wmissing-prototypes -Wold-style-definition -Wpointer-arith -Wcast-qual -Wwrite-strings
+  -Wvla -Werror)
+set(COURSE_WARNING_FLAGS "")
+if(MSVC)
+  # C4996: the CRT's "use the _s variant" advice, which portable C cannot follow.
+  set(COURSE_WARNING_FLAGS /W4 /WX /wd4996)
+else()
+  foreach(flag IN LISTS _course_gcc_warnings)
+    string(MAKE_C_IDENTIFIER "COURSE_HAS${flag}" var)
+    check_c_compiler_flag(${flag} ${var})
+    if(${var})
+      list(APPEND COURSE_WARNING_FLAGS ${flag})
+    endif()
+  endforeach()
+endif()
+
+# course_target_defaults(TARGET): warnings as errors, C11, and on Windows the Winsock headers
+# in their Vista+ form (inet_pton, WSAPoll) with the rarely used parts of windows.h left out.
+function(course_target_defaults target)
+  target_compile_options(${target} PRIVATE ${COURSE_WARNING_FLAGS})
+  set_target_properties(${target} PROPERTIES C_STANDARD 11 C_STANDARD_REQUIRED ON C_EXTENSIONS OFF)
+  if(WIN32)
+    target_compile_definitions(${target} PRIVATE _WIN32_WINNT=0x0601 _CRT_SECURE_NO_WARNINGS)
+    target_link_libraries(${target} PRIVATE ws2_32)
+    if(MINGW)
+      # A copied .exe then runs without the mingw runtime DLLs beside it.
+      target_link_options(${target} PRIVATE -static)
+    elseif(MSVC)
+      set_target_properties(${target} PROPERTIES
+        MSVC_RUNTIME_LIBRARY "MultiThreaded$<$<CONFIG:Debug>:Debug>")
+    endif()
+  endif()
+endfunction()
+
+# course_add_program(NAME SOURCES...): an executable (a lesson's server is named after its folder)
+# in the one bin/ folder of the build, COURSE_BIN_DIR, with no per-configuration subfolder under
+# Visual Studio.
+function(course_add_program name)
+  add_executable(${name} ${ARGN})
+  course_target_defaults(${name})
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${COURSE_BIN_DIR}>")
+endfunction()

@@ -1,0 +1,722 @@
+/**
+ * \file
+ * \brief The checks of checks.def: each drives the server over TCP with a
+ * deadline and describes what it expected and what came back.
+ */
+#include "checks.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    START_BUDGET_MS = 20000,   /**< Wine's first start in a busy test run can be slow */
+    CHECK_BUDGET_MS = 30000,   /**< a correct server needs well under a second for any check */
+    EXIT_BUDGET_MS = 10000,    /**< for a program that should end by itself */
+    QUIET_MS = 1500,           /**< how long "no echo" must last to count as waiting */
+    STALL_MS = 500,            /**< no room to send for this long: the server pushes back */
+    KIB = 1024,
+    MIB = 1024 * 1024,
+};
+
+/* ------------------------------------------------------------ results ---- */
+
+static void say(char *field, size_t size, const char *fmt, va_list ap)
+{
+    vsnprintf(field, size, fmt, ap);
+}
+
+/** \brief Record a failure; the first one wins, it is the cause. */
+static void fail(struct result *r, const char *hint, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!r->passed && r->got[0])
+        return;
+    r->passed = 0;
+    va_start(ap, fmt);
+    say(r->got, sizeof r->got, fmt, ap);
+    va_end(ap);
+    snprintf(r->hint, sizeof r->hint, "%s", hint ? hint : "");
+}
+
+static void pass(struct result *r, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!r->passed)
+        return;
+    va_start(ap, fmt);
+    say(r->got, sizeof r->got, fmt, ap);
+    va_end(ap);
+}
+
+static void expect(struct result *r, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    say(r->expected, sizeof r->expected, fmt, ap);
+    va_end(ap);
+}
+
+/** \brief "1 B", "65 KiB", "16 MiB": sizes as a student reads them. */
+static const char *size_text(size_t n, char *buf, size_t size)
+{
+    if (n >= MIB && n % MIB == 0)
+        snprintf(buf, size, "%lu MiB", (unsigned long)(n / MIB));
+    else if (n >= MIB)
+        snprintf(buf, size, "%.1f MiB (%lu B)", (double)n / MIB, (unsigned long)n);
+    else if (n >= KIB && n % KIB == 0)
+        snprintf(buf, size, "%lu KiB", (unsigned long)(n / KIB));
+    else
+        snprintf(buf, size, "%lu B", (unsigned long)n);
+    return buf;
+}
+
+/* ----------------------------------------------------------- payloads ---- */
+
+/**
+ * \brief Fill \p buf with a payload: readable text first (so a server that
+ * stops at the first NUL shows a little of it), then all 256 byte values,
+ * then pseudo-random bytes from \p seed (xorshift64*: fixed seed, repeatable).
+ */
+static void make_payload(unsigned char *buf, size_t len, uint64_t seed)
+{
+    static const char intro[] = "echo check ";
+    uint64_t x = seed * 2654435761u + 1;
+    size_t i = 0;
+
+    for (; i < len && i < sizeof intro - 1 && len > 2 * sizeof intro; i++)
+        buf[i] = (unsigned char)intro[i];
+    for (size_t v = 0; i < len && v < 256 && len > 512; i++, v++)
+        buf[i] = (unsigned char)v;
+    for (; i < len; i++) {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        buf[i] = (unsigned char)((x * 2685821657736338717ull) >> 56);
+    }
+}
+
+/* ---------------------------------------------------- talking to it ---- */
+
+/** \brief One client's exchange: what it sends and what came back so far. */
+struct exchange {
+    const unsigned char *out;
+    size_t out_len, sent;
+    size_t chunk;              /**< largest single send; 0 = as much as the socket takes */
+    int half_close;            /**< shut down our sending side once all is sent */
+    unsigned char *in;         /**< room for out_len bytes */
+    size_t in_len;
+};
+
+enum outcome { ECHOED, TIMED_OUT, ENDED_EARLY, RESET };
+
+/**
+ * \brief Send while receiving until every byte has come back, the server
+ * ends the stream, the connection fails, or \p deadline passes. Sending and
+ * reading at the same time matters: a client that writes everything before
+ * reading deadlocks against a correct server once both buffers are full.
+ */
+static enum outcome exchange_run(sock_t s, struct exchange *x, int64_t deadline)
+{
+    while (x->in_len < x->out_len) {
+        int want = NET_READABLE | (x->sent < x->out_len ? NET_WRITABLE : 0);
+        int ready = net_wait(s, want, deadline);
+
+        if (ready < 0)
+            return RESET;
+        if (ready == 0)
+            return TIMED_OUT;
+        if (ready & NET_WRITABLE) {
+            size_t n = x->out_len - x->sent;
+            long sent;
+
+            if (x->chunk && n > x->chunk)
+                n = x->chunk;
+            sent = net_send(s, x->out + x->sent, n);
+            if (sent < 0)
+                return RESET;
+            x->sent += (size_t)sent;
+            if (x->sent == x->out_len && x->half_close)
+                (void)net_shutdown_write(s); /* a failure shows as a missing end of stream */
+        }
+        if (ready & NET_READABLE) {
+            long got = net_recv(s, x->in + x->in_len, x->out_len - x->in_len);
+
+            if (got == 0)
+                return ENDED_EARLY;
+            if (got == -1)
+                return RESET;
+            if (got > 0)
+                x->in_len += (size_t)got;
+        }
+    }
+    return ECHOED;
+}
+
+/**
+ * \brief Judge an exchange: every byte back and equal, or a description of
+ * the first thing that went wrong and the mistake that usually causes it.
+ * Returns 1 when the echo was exact.
+ */
+static int judge_echo(struct result *r, const char *what, const struct exchange *x, enum outcome how,
+                      int budget_ms)
+{
+    char a[48], b[48];
+    size_t i = 0;
+
+    while (i < x->in_len && x->in[i] == x->out[i])
+        i++;
+    if (i < x->in_len) {
+        const char *hint = "bytes were lost, changed or reordered";
+
+        if (x->out[i] == 0)
+            hint = "the first wrong byte is where a NUL was sent: is the buffer treated as a C string "
+                   "(strlen, %s, strcpy)? Send the count recv() returned";
+        else if (i == 0)
+            hint = "the reply is not the data at all: does the server send a fixed text?";
+        fail(r, hint, "%s: sent %s, first difference at byte %lu: sent 0x%02x, got 0x%02x", what,
+             size_text(x->out_len, a, sizeof a), (unsigned long)i, x->out[i], x->in[i]);
+        return 0;
+    }
+    if (how == ECHOED)
+        return 1;
+    if (x->in_len < x->out_len && x->out[x->in_len] == 0 && how == TIMED_OUT) {
+        fail(r, "a C-string buffer stops at the first NUL: send the count recv() returned, not strlen()",
+             "%s: the echo stopped after %lu of %s, just before a NUL byte", what,
+             (unsigned long)x->in_len, size_text(x->out_len, a, sizeof a));
+        return 0;
+    }
+    switch (how) {
+    case ENDED_EARLY:
+        fail(r, "the server closed the connection before echoing everything",
+             "%s: end of stream after %s of %s", what, size_text(x->in_len, a, sizeof a),
+             size_text(x->out_len, b, sizeof b));
+        break;
+    case RESET:
+        fail(r, "the server reset or dropped the connection", "%s: connection reset after %s of %s came back",
+             what, size_text(x->in_len, a, sizeof a), size_text(x->out_len, b, sizeof b));
+        break;
+    default:
+        fail(r, "bytes were lost: is every recv() echoed, and is a partial send() continued?",
+             "%s: only %s of %s came back within %d s", what, size_text(x->in_len, a, sizeof a),
+             size_text(x->out_len, b, sizeof b), budget_ms / 1000);
+        break;
+    }
+    return 0;
+}
+
+/** \brief Connect to the target, or fail the check saying why. */
+static sock_t connect_client(const struct target *t, struct result *r, const char *who)
+{
+    char err[256];
+    sock_t s = net_connect(t->host, t->port, now_ms() + CHECK_BUDGET_MS, err, sizeof err);
+
+    if (s == BAD_SOCKET)
+        fail(r, "is the server still running and accepting?", "%s could not connect: %s", who, err);
+    return s;
+}
+
+/**
+ * \brief On socket \p s, send a \p len byte payload (\p chunk bytes per send
+ * at most) and check that it all comes back. Returns 1 when it did.
+ */
+static int echo_on(sock_t s, struct result *r, const char *what, size_t len, size_t chunk, uint64_t seed)
+{
+    struct exchange x;
+    unsigned char *out = malloc(len), *in = malloc(len);
+    int ok = 0;
+
+    if (out == NULL || in == NULL) {
+        fail(r, NULL, "the harness ran out of memory");
+    } else {
+        memset(&x, 0, sizeof x);
+        make_payload(out, len, seed);
+        x.out = out;
+        x.out_len = len;
+        x.chunk = chunk;
+        x.in = in;
+        ok = judge_echo(r, what, &x, exchange_run(s, &x, now_ms() + CHECK_BUDGET_MS), CHECK_BUDGET_MS);
+    }
+    free(out);
+    free(in);
+    return ok;
+}
+
+/** \brief A new client connects, is echoed \p len bytes, and leaves. */
+static int fresh_client_is_served(const struct target *t, struct result *r, const char *who, size_t len)
+{
+    sock_t s = connect_client(t, r, who);
+    int ok = s != BAD_SOCKET && echo_on(s, r, who, len, 0, 7);
+
+    net_close(s);
+    return ok;
+}
+
+/* ------------------------------------------------------------- checks ---- */
+
+static void prints_the_listening_line(const struct target *t, struct result *r)
+{
+    char expected[64], out[1024];
+    sock_t s;
+
+    expect(r, "exactly one line 'listening on 127.0.0.1:PORT' with the port the system chose");
+    if (t->server == NULL) {
+        r->skipped = 1;
+        pass(r, "skipped: needs --exe, to start the server itself");
+        return;
+    }
+    snprintf(expected, sizeof expected, "listening on 127.0.0.1:%u", t->port);
+    if (t->port == 0 || strcmp(t->listening_line, expected) != 0) {
+        fail(r, "print the address and the port getsockname() reports, after listen(), and flush stdout",
+             "'%s'", t->listening_line);
+        return;
+    }
+    s = connect_client(t, r, "a client of the printed port");
+    if (s != BAD_SOCKET && echo_on(s, r, "a short message", 16, 0, 1)) {
+        proc_stdout(t->server, out, sizeof out);
+        if (strchr(out, '\n') != strrchr(out, '\n'))
+            fail(r, "print only the listening line on stdout: other messages belong on stderr",
+                 "more than one line on stdout: '%s'", out);
+    }
+    net_close(s);
+    pass(r, "'%s', and a client of that port was echoed", t->listening_line);
+}
+
+static void echoes_random_binary_payloads(const struct target *t, struct result *r)
+{
+    static const size_t sizes[] = { 1, 2, 100, 4096, 65536 + 13, MIB };
+    char what[96], a[48];
+
+    expect(r, "each payload (1 B to 1 MiB, every byte value, NULs included) back byte for byte");
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        sock_t s = connect_client(t, r, "the client");
+
+        snprintf(what, sizeof what, "payload of %s", size_text(sizes[i], a, sizeof a));
+        if (s == BAD_SOCKET || !echo_on(s, r, what, sizes[i], 0, i + 1)) {
+            net_close(s);
+            return;
+        }
+        net_close(s);
+    }
+    pass(r, "6 payloads from 1 B to 1 MiB came back byte for byte");
+}
+
+static void echoes_a_bulk_transfer_while_sending(const struct target *t, struct result *r)
+{
+    sock_t s = connect_client(t, r, "the client");
+
+    expect(r, "16 MiB, sent in 64 KiB writes while reading, back byte for byte");
+    if (s != BAD_SOCKET && echo_on(s, r, "bulk transfer", 16 * MIB, 64 * KIB, 42))
+        pass(r, "16 MiB came back byte for byte");
+    net_close(s);
+}
+
+static void echoes_one_byte_writes(const struct target *t, struct result *r)
+{
+    sock_t s = connect_client(t, r, "the client");
+
+    expect(r, "1000 bytes sent one byte per write, back in order");
+    if (s != BAD_SOCKET && echo_on(s, r, "one-byte writes", 1000, 1, 5))
+        pass(r, "1000 one-byte writes came back in order");
+    net_close(s);
+}
+
+static void echoes_everything_then_closes_after_half_close(const struct target *t, struct result *r)
+{
+    enum { LEN = 100 * KIB };
+    unsigned char *out = malloc(LEN), *in = malloc(LEN), extra;
+    struct exchange x;
+    sock_t s = connect_client(t, r, "the client");
+
+    expect(r, "after shutdown(SD_SEND) by the client: all 100 KiB back, then end of stream (recv() == 0)");
+    if (s == BAD_SOCKET || out == NULL || in == NULL)
+        goto done;
+    memset(&x, 0, sizeof x);
+    make_payload(out, LEN, 3);
+    x.out = out;
+    x.out_len = LEN;
+    x.in = in;
+    x.half_close = 1;
+    if (!judge_echo(r, "before the end of stream", &x, exchange_run(s, &x, now_ms() + CHECK_BUDGET_MS),
+                    CHECK_BUDGET_MS))
+        goto done;
+    switch (net_wait(s, NET_READABLE, now_ms() + EXIT_BUDGET_MS) > 0 ? net_recv(s, &extra, 1) : -3) {
+    case 0:
+        pass(r, "100 KiB back, then end of stream");
+        break;
+    case -3:
+        fail(r, "when recv() returns 0 the client is done: shutdown(SD_SEND) or closesocket() your side",
+             "the echo, then nothing: the connection was still open %d s later", EXIT_BUDGET_MS / 1000);
+        break;
+    case -1:
+        fail(r, "close with shutdown(SD_SEND) then closesocket(), not an abortive close",
+             "the echo, then a reset instead of an orderly end of stream");
+        break;
+    default:
+        fail(r, "send back only what was received", "the echo, then more bytes that were never sent");
+        break;
+    }
+done:
+    net_close(s);
+    free(out);
+    free(in);
+}
+
+/**
+ * \brief Send without reading until the server stops taking data, the way a
+ * flooding client does. Returns the number of bytes sent, 0 on failure.
+ */
+static size_t send_until_pushed_back(sock_t s, struct result *r, const unsigned char *data, size_t len)
+{
+    size_t sent = 0;
+
+    while (sent < len) {
+        int ready = net_wait(s, NET_WRITABLE, now_ms() + STALL_MS);
+        long n;
+
+        if (ready == 0)
+            return sent; /* no room for STALL_MS: everything between us is full */
+        n = ready > 0 ? net_send(s, data + sent, len - sent) : -1;
+        if (n < 0) {
+            fail(r, "a client that does not read yet must not be dropped",
+                 "the connection failed after %lu bytes were sent unread", (unsigned long)sent);
+            return 0;
+        }
+        sent += (size_t)n;
+    }
+    return sent;
+}
+
+static void survives_a_client_that_sends_without_reading(const struct target *t, struct result *r)
+{
+    enum { LIMIT = 32 * MIB };
+    unsigned char *out = malloc(LIMIT), *in = malloc(LIMIT);
+    struct exchange x;
+    size_t sent;
+    char a[48];
+    sock_t s = connect_client(t, r, "the flooding client");
+
+    expect(r, "a client that sends without reading until the server pushes back gets every byte once it "
+              "reads, and the next client is served");
+    if (s == BAD_SOCKET || out == NULL || in == NULL)
+        goto done;
+    net_small_buffers(s, 64 * KIB);
+    make_payload(out, LIMIT, 11);
+    sent = send_until_pushed_back(s, r, out, LIMIT);
+    if (sent == 0)
+        goto done;
+    /* Now read: the server must resume where it stopped, nothing lost. */
+    memset(&x, 0, sizeof x);
+    x.out = out;
+    x.out_len = sent;
+    x.sent = sent;
+    x.in = in;
+    if (!judge_echo(r, "the flooding client, once it read", &x, exchange_run(s, &x, now_ms() + CHECK_BUDGET_MS),
+                    CHECK_BUDGET_MS))
+        goto done;
+    net_close(s);
+    s = BAD_SOCKET;
+    if (fresh_client_is_served(t, r, "the next client", 64 * KIB))
+        pass(r, "%s sent unread came back once read; the next client was served", size_text(sent, a, sizeof a));
+done:
+    net_close(s);
+    free(out);
+    free(in);
+}
+
+static void serves_the_next_client_after_a_reset_mid_transfer(const struct target *t, struct result *r)
+{
+    enum { LEN = 4 * MIB };
+    unsigned char *out = malloc(LEN), first;
+    sock_t s = connect_client(t, r, "the client that resets");
+
+    expect(r, "a client resets in the middle of a 4 MiB transfer; the server lives on and serves the next client");
+    if (s == BAD_SOCKET || out == NULL)
+        goto done;
+    net_small_buffers(s, 64 * KIB);
+    make_payload(out, LEN, 13);
+    /* The transfer is under way once the first echoed byte is back. */
+    if (send_until_pushed_back(s, r, out, LEN) == 0)
+        goto done;
+    if (net_wait(s, NET_READABLE, now_ms() + CHECK_BUDGET_MS) <= 0 || net_recv(s, &first, 1) != 1) {
+        fail(r, "echo what arrives as it arrives", "no echo at all for the client before its reset");
+        goto done;
+    }
+    net_reset(s);
+    s = BAD_SOCKET;
+    if (fresh_client_is_served(t, r, "the client after the reset", 64 * KIB))
+        pass(r, "the server survived a reset mid-transfer and served the next client");
+done:
+    net_close(s);
+    free(out);
+}
+
+static void serves_the_next_client_after_a_reset_while_idle(const struct target *t, struct result *r)
+{
+    sock_t s = connect_client(t, r, "the client that resets");
+
+    expect(r, "a client is echoed, then resets while idle; the server lives on and serves the next client");
+    if (s == BAD_SOCKET || !echo_on(s, r, "the client before its reset", 100, 0, 17)) {
+        net_close(s);
+        return;
+    }
+    net_reset(s);
+    if (fresh_client_is_served(t, r, "the client after the reset", 64 * KIB))
+        pass(r, "the server survived an idle reset and served the next client");
+}
+
+/** \brief \p text contains one of the NULL-terminated \p words (lower case), ignoring case. */
+static int mentions(const char *text, const char *const *words)
+{
+    char low[2048];
+    size_t i;
+
+    for (i = 0; text[i] && i + 1 < sizeof low; i++)
+        low[i] = (char)(text[i] >= 'A' && text[i] <= 'Z' ? text[i] - 'A' + 'a' : text[i]);
+    low[i] = '\0';
+    for (; *words; words++)
+        if (strstr(low, *words))
+            return 1;
+    return 0;
+}
+
+/**
+ * \brief Run the program with \p args and check that it ends by itself with
+ * \p want_code, says one of \p want_words on stderr, and
+ * prints nothing on stdout. Returns 1 when it did.
+ */
+static int ends_with_error(const struct target *t, struct result *r, const char *const *args, const char *shown,
+                           int want_code, const char *const *want_words, const char *hint)
+{
+    char err[256], out_text[256], err_text[1024];
+    int code = -1, ok = 0;
+    struct proc *p = proc_start(t->exe, args, err, sizeof err);
+
+    if (p == NULL) {
+        fail(r, NULL, "could not start %s: %s", t->exe, err);
+        return 0;
+    }
+    if (!proc_wait(p, now_ms() + EXIT_BUDGET_MS, &code)) {
+        fail(r, hint, "'%s' was still running %d s later", shown, EXIT_BUDGET_MS / 1000);
+    } else {
+        proc_stdout(p, out_text, sizeof out_text);
+        proc_stderr(p, err_text, sizeof err_text);
+        if (code != want_code)
+            fail(r, hint, "'%s' exited with code %d (stderr: '%s')", shown, code, err_text);
+        else if (!mentions(err_text, want_words))
+            fail(r, hint, "'%s' exited with code %d but stderr said '%s'", shown, code, err_text);
+        else if (out_text[0])
+            fail(r, "stdout is for the listening line only", "'%s' printed '%s' on stdout", shown, out_text);
+        else
+            ok = 1;
+    }
+    proc_stop(p);
+    return ok;
+}
+
+static void rejects_bad_command_lines_with_usage(const struct target *t, struct result *r)
+{
+    static const char *const bad[][4] = {
+        { "abc", NULL }, { "65536", NULL }, { "-1", NULL }, { "80x", NULL },
+        { "0", "not-an-address", NULL }, { "0", "127.0.0.1", "extra", NULL },
+    };
+    static const char *const shown[] = {
+        "abc", "65536", "-1", "80x", "0 not-an-address", "0 127.0.0.1 extra",
+    };
+
+    expect(r, "for each bad command line: a usage line on stderr and exit code 2");
+    if (t->exe == NULL) {
+        r->skipped = 1;
+        pass(r, "skipped: needs --exe, to start the program itself");
+        return;
+    }
+    static const char *const usage[] = { "usage", NULL };
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (!ends_with_error(t, r, bad[i], shown[i], 2, usage,
+                             "check the argument count, and parse the port with strtoul() and an end check "
+                             "(atoi takes '80x' as 80), then print 'usage: ...' to stderr and return 2"))
+            return;
+    pass(r, "6 bad command lines: usage on stderr, exit code 2");
+}
+
+static void reports_a_port_in_use_naming_bind(const struct target *t, struct result *r)
+{
+    char port_text[16];
+    const char *args[] = { port_text, NULL };
+    unsigned port = 0;
+    sock_t holder;
+
+    expect(r, "with the port already taken: one line naming bind and the error (WSAEADDRINUSE, 10048) "
+              "on stderr, exit code 1");
+    if (t->exe == NULL) {
+        r->skipped = 1;
+        pass(r, "skipped: needs --exe, to start the program itself");
+        return;
+    }
+    holder = net_listen_loopback(&port);
+    if (holder == BAD_SOCKET) {
+        fail(r, NULL, "the harness could not take a port to test with");
+        return;
+    }
+    snprintf(port_text, sizeof port_text, "%u", port);
+    static const char *const bind_call[] = { "bind", NULL };
+    static const char *const in_use[] = { "10048", "wsaeaddrinuse", "in use", "only one usage", NULL };
+
+    if (ends_with_error(t, r, args, port_text, 1, bind_call,
+                        "report the failed call and its error, e.g. 'bind 127.0.0.1:5000: WSAEADDRINUSE "
+                        "(10048)', then return 1") &&
+        ends_with_error(t, r, args, port_text, 1, in_use,
+                        "name the error too: WSAGetLastError() and its text"))
+        pass(r, "port %s in use: bind and the error on stderr, exit code 1", port_text);
+    net_close(holder);
+}
+
+static void second_client_waits_until_the_first_leaves(const struct target *t, struct result *r)
+{
+    sock_t first = connect_client(t, r, "the first client"), second = BAD_SOCKET;
+
+    expect(r, "while a first client stays connected, a second one gets no echo; once the first leaves, it does");
+    if (first == BAD_SOCKET || !echo_on(first, r, "the first client", 10, 0, 19))
+        goto done;
+    second = connect_client(t, r, "the second client");
+    if (second == BAD_SOCKET || net_send(second, "second", 6) != 6) {
+        fail(r, NULL, "the second client could not send");
+        goto done;
+    }
+    /* Waiting on the socket, not sleeping: an echo would wake this at once. */
+    if (net_wait(second, NET_READABLE, now_ms() + QUIET_MS) != 0) {
+        fail(r, "this lesson's server serves one client at a time: is this a later lesson's server?",
+             "the second client got an answer while the first was still connected");
+        goto done;
+    }
+    net_close(first);
+    first = BAD_SOCKET;
+    {
+        char reply[6];
+        size_t got = 0;
+
+        while (got < sizeof reply && net_wait(second, NET_READABLE, now_ms() + CHECK_BUDGET_MS) > 0) {
+            long n = net_recv(second, reply + got, sizeof reply - got);
+
+            if (n <= 0 && n != -2)
+                break;
+            if (n > 0)
+                got += (size_t)n;
+        }
+        if (got != sizeof reply || memcmp(reply, "second", sizeof reply) != 0)
+            fail(r, "after a client leaves, accept() the next one",
+                 "after the first client left, the second got %lu of its 6 bytes back", (unsigned long)got);
+        else
+            pass(r, "the second client waited %.1f s with no echo, then was served when the first left",
+                 QUIET_MS / 1000.0);
+    }
+done:
+    net_close(first);
+    net_close(second);
+}
+
+static void serves_a_second_client_while_the_first_stays(const struct target *t, struct result *r)
+{
+    sock_t first = connect_client(t, r, "the first client"), second = BAD_SOCKET;
+
+    expect(r, "a second client echoed while the first stays connected");
+    if (first != BAD_SOCKET && echo_on(first, r, "the first client", 10, 0, 23)) {
+        second = connect_client(t, r, "the second client");
+        if (second != BAD_SOCKET && echo_on(second, r, "the second client, while the first stays", 10, 0, 29))
+            pass(r, "both clients were served at the same time");
+        else
+            snprintf(r->hint, sizeof r->hint, "the server still serves one client at a time");
+    }
+    net_close(first);
+    net_close(second);
+}
+
+/* -------------------------------------------------------------- table ---- */
+
+const struct check checks[] = {
+#define CHECK(name, first, last, needs_server, summary) { #name, first, last, needs_server, summary, name },
+#include "checks.def"
+#undef CHECK
+};
+const size_t check_count = sizeof checks / sizeof checks[0];
+
+const struct check *check_find(const char *name)
+{
+    for (size_t i = 0; i < check_count; i++)
+        if (strcmp(checks[i].name, name) == 0)
+            return &checks[i];
+    return NULL;
+}
+
+int check_applies(const struct check *c, int lesson)
+{
+    return lesson >= c->first_lesson && lesson <= c->last_lesson;
+}
+
+/* ------------------------------------------------------ the server ---- */
+
+int target_start(struct target *t, char *err, size_t err_size)
+{
+    static const char *const args[] = { "0", NULL };
+    char out[512], errs[1024];
+    const char *at, *colon;
+    int code;
+
+    t->server = proc_start(t->exe, args, err, err_size);
+    if (t->server == NULL)
+        return -1;
+    if (!proc_first_line(t->server, t->listening_line, sizeof t->listening_line, now_ms() + START_BUDGET_MS)) {
+        proc_stdout(t->server, out, sizeof out);
+        proc_stderr(t->server, errs, sizeof errs);
+        if (proc_wait(t->server, now_ms(), &code))
+            snprintf(err, err_size, "'%s 0' exited with code %d before printing its listening line "
+                     "(stdout: '%s', stderr: '%s')", t->exe, code, out, errs);
+        else
+            snprintf(err, err_size, "'%s 0' printed no line within %d s: print 'listening on ADDRESS:PORT' "
+                     "and fflush(stdout) (stderr: '%s')", t->exe, START_BUDGET_MS / 1000, errs);
+        target_stop(t);
+        return -1;
+    }
+    /* Lenient here (prints_the_listening_line is strict): ADDRESS:PORT at the end of the line. */
+    at = strstr(t->listening_line, "listening on ");
+    colon = at ? strrchr(at, ':') : NULL;
+    if (colon == NULL || sscanf(colon + 1, "%u", &t->port) != 1 || t->port == 0 || t->port > 65535) {
+        snprintf(err, err_size, "the first line was '%s', not 'listening on ADDRESS:PORT' with a real port",
+                 t->listening_line);
+        target_stop(t);
+        return -1;
+    }
+    at += strlen("listening on ");
+    snprintf(t->host, sizeof t->host, "%.*s", (int)(colon - at), at);
+    if (strcmp(t->host, "0.0.0.0") == 0 || t->host[0] == '\0')
+        snprintf(t->host, sizeof t->host, "127.0.0.1");
+    return 0;
+}
+
+void target_stop(struct target *t)
+{
+    proc_stop(t->server);
+    t->server = NULL;
+}
+
+void check_run(const struct check *c, struct target *t, struct result *r)
+{
+    char errs[1024];
+    int code;
+
+    memset(r, 0, sizeof *r);
+    r->passed = 1;
+    c->run(t, r);
+    if (t->server && proc_wait(t->server, now_ms(), &code)) {
+        r->passed = 0;
+        r->got[0] = '\0';
+        fail(r, "a client's error must close that client only, never end the server",
+             "the server exited with code %d during the check (stderr: '%s')", code,
+             proc_stderr(t->server, errs, sizeof errs));
+    }
+}

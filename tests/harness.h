@@ -1,0 +1,108 @@
+/**
+ * \file
+ * \brief The echo harness's view of the system: a clock, TCP sockets with
+ * deadlines, and server processes whose output it reads.
+ *
+ * Everything here works the same on Linux (a `.exe` runs through Wine) and on
+ * Windows (it runs as it is). Every wait takes an absolute deadline from
+ * now_ms(), so no call can hang a test.
+ */
+#ifndef HARNESS_H
+#define HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef _WIN32
+#include <winsock2.h>
+typedef SOCKET sock_t;
+#define BAD_SOCKET INVALID_SOCKET
+#else
+typedef int sock_t;
+#define BAD_SOCKET (-1)
+#endif
+
+/** \brief Milliseconds on a monotonic clock: deadlines are now_ms() + a budget. */
+int64_t now_ms(void);
+
+/** \brief Start the socket library (WSAStartup on Windows). Returns 0 on success. */
+int net_init(void);
+
+/** \brief Text for the last socket error, e.g. "Connection refused (111)". */
+const char *net_error_text(char *buf, size_t size);
+
+/**
+ * \brief Connect to \p host : \p port before \p deadline. The socket is
+ * non-blocking with Nagle off. Returns BAD_SOCKET and fills \p err on failure.
+ */
+sock_t net_connect(const char *host, unsigned port, int64_t deadline, char *err, size_t err_size);
+
+/** \brief Open a listening socket on 127.0.0.1 with a free port, stored in \p port. */
+sock_t net_listen_loopback(unsigned *port);
+
+/** \brief Shrink the socket's kernel buffers, so back-pressure shows sooner. */
+void net_small_buffers(sock_t s, int bytes);
+
+/** \brief Half-close: no more data from us, the echo may still come back. */
+int net_shutdown_write(sock_t s);
+
+/** \brief Close with a reset (RST) instead of an orderly FIN. */
+void net_reset(sock_t s);
+
+/** \brief Close normally. */
+void net_close(sock_t s);
+
+/** What net_wait() waits for. */
+enum net_event { NET_READABLE = 1, NET_WRITABLE = 2 };
+
+/**
+ * \brief Wait until \p s is readable and/or writable as \p events asks, or
+ * until \p deadline. Returns the events that happened, 0 at the deadline,
+ * -1 on error.
+ */
+int net_wait(sock_t s, int events, int64_t deadline);
+
+/** \brief Non-blocking send: bytes sent, 0 when it would block, -1 on error. */
+long net_send(sock_t s, const void *data, size_t len);
+
+/**
+ * \brief Non-blocking receive: bytes received, 0 at end of stream, -2 when it
+ * would block, -1 on error (a reset among them).
+ */
+long net_recv(sock_t s, void *buf, size_t len);
+
+/** A program the harness started, with its standard output and error captured. */
+struct proc;
+
+/**
+ * \brief Start \p exe with \p args (NULL-terminated, without the program name).
+ * A `.exe` runs through Wine on Linux. Returns NULL and fills \p err on failure.
+ */
+struct proc *proc_start(const char *exe, const char *const *args, char *err, size_t err_size);
+
+/**
+ * \brief Wait for the first line of standard output, up to \p deadline.
+ * Returns 1 with the line (without its line end) in \p line, 0 when the
+ * deadline passed or the program ended first.
+ */
+int proc_first_line(struct proc *p, char *line, size_t size, int64_t deadline);
+
+/**
+ * \brief Wait until the program ends, up to \p deadline. Returns 1 and its
+ * exit code in \p exit_code if it ended, 0 if it still runs.
+ */
+int proc_wait(struct proc *p, int64_t deadline, int *exit_code);
+
+/** \brief What the program wrote to standard error so far (the last 16 KiB). */
+const char *proc_stderr(struct proc *p, char *buf, size_t size);
+
+/** \brief What the program wrote to standard output so far (the last 16 KiB). */
+const char *proc_stdout(struct proc *p, char *buf, size_t size);
+
+/** \brief Send the "please stop" signal: SIGINT (Ctrl+C under Wine), CTRL_BREAK_EVENT on Windows. */
+void proc_interrupt(struct proc *p);
+
+/** \brief Kill the program if it still runs, reap it, and free everything. */
+void proc_stop(struct proc *p);
+
+#endif

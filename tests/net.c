@@ -1,0 +1,237 @@
+/**
+ * \file
+ * \brief TCP client sockets for the harness: non-blocking, every wait bounded
+ * by a deadline. BSD sockets on Linux, Winsock on Windows.
+ */
+#ifndef _WIN32
+#define _GNU_SOURCE /* getaddrinfo */
+#endif
+#include "harness.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#ifdef _WIN32
+#include <ws2tcpip.h>
+#define poll WSAPoll
+typedef int sock_len_t;
+static int last_error(void) { return WSAGetLastError(); }
+static int would_block(int e) { return e == WSAEWOULDBLOCK; }
+static int in_progress(int e) { return e == WSAEWOULDBLOCK || e == WSAEINPROGRESS; }
+#else
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+typedef socklen_t sock_len_t;
+static int last_error(void) { return errno; }
+static int would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
+static int in_progress(int e) { return e == EINPROGRESS; }
+#define closesocket close
+#endif
+
+int net_init(void)
+{
+#ifdef _WIN32
+    WSADATA wsa;
+
+    return WSAStartup(MAKEWORD(2, 2), &wsa);
+#else
+    /* A send on a socket the server reset must fail with EPIPE, not kill us. */
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+#endif
+}
+
+static const char *error_text(int code, char *buf, size_t size)
+{
+#ifdef _WIN32
+    char text[200] = "";
+    DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
+                             (DWORD)code, 0, text, sizeof text, NULL);
+
+    while (n > 0 && (text[n - 1] == '\r' || text[n - 1] == '\n' || text[n - 1] == '.'))
+        text[--n] = '\0';
+    snprintf(buf, size, "%s (%d)", n ? text : "socket error", code);
+#else
+    snprintf(buf, size, "%s (%d)", strerror(code), code);
+#endif
+    return buf;
+}
+
+const char *net_error_text(char *buf, size_t size)
+{
+    return error_text(last_error(), buf, size);
+}
+
+static int set_nonblocking(sock_t s)
+{
+#ifdef _WIN32
+    u_long on = 1;
+
+    return ioctlsocket(s, FIONBIO, &on) == 0 ? 0 : -1;
+#else
+    int flags = fcntl(s, F_GETFL);
+
+    return flags >= 0 && fcntl(s, F_SETFL, flags | O_NONBLOCK) == 0 ? 0 : -1;
+#endif
+}
+
+int net_wait(sock_t s, int events, int64_t deadline)
+{
+    for (;;) {
+        struct pollfd pfd;
+        int64_t left = deadline - now_ms();
+        int rc, happened = 0;
+
+        memset(&pfd, 0, sizeof pfd);
+        pfd.fd = s;
+        pfd.events = (short)(((events & NET_READABLE) ? POLLIN : 0) | ((events & NET_WRITABLE) ? POLLOUT : 0));
+        rc = poll(&pfd, 1, left > 0 ? (int)left : 0);
+        if (rc < 0) {
+#ifndef _WIN32
+            if (errno == EINTR)
+                continue;
+#endif
+            return -1;
+        }
+        if (rc == 0)
+            return 0;
+        /* An error or a hang-up shows up as both: the next recv or send tells which. */
+        if (pfd.revents & (POLLIN | POLLERR | POLLHUP))
+            happened |= NET_READABLE;
+        if (pfd.revents & (POLLOUT | POLLERR | POLLHUP))
+            happened |= NET_WRITABLE;
+        happened &= events;
+        if (happened)
+            return happened;
+        if (left <= 0)
+            return 0;
+    }
+}
+
+sock_t net_connect(const char *host, unsigned port, int64_t deadline, char *err, size_t err_size)
+{
+    struct addrinfo hints, *list = NULL;
+    char service[16], text[160];
+    sock_t s;
+    int rc, one = 1, so_error = 0;
+    sock_len_t len = (sock_len_t)sizeof so_error;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(service, sizeof service, "%u", port);
+    rc = getaddrinfo(host, service, &hints, &list);
+    if (rc != 0 || list == NULL) {
+        snprintf(err, err_size, "cannot resolve %s: %s", host, gai_strerror(rc));
+        return BAD_SOCKET;
+    }
+    s = socket(list->ai_family, SOCK_STREAM, IPPROTO_TCP);
+    if (s == BAD_SOCKET || set_nonblocking(s) != 0) {
+        snprintf(err, err_size, "socket: %s", net_error_text(text, sizeof text));
+        goto fail;
+    }
+    /* One-byte writes must leave as one-byte segments, not wait for an ACK. */
+    (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, sizeof one);
+    if (connect(s, list->ai_addr, (sock_len_t)list->ai_addrlen) != 0 && !in_progress(last_error())) {
+        snprintf(err, err_size, "connect to %s:%u: %s", host, port, net_error_text(text, sizeof text));
+        goto fail;
+    }
+    if (net_wait(s, NET_WRITABLE, deadline) <= 0) {
+        snprintf(err, err_size, "connect to %s:%u: no answer in time", host, port);
+        goto fail;
+    }
+    if (getsockopt(s, SOL_SOCKET, SO_ERROR, (char *)&so_error, &len) != 0 || so_error != 0) {
+        snprintf(err, err_size, "connect to %s:%u: %s", host, port, error_text(so_error, text, sizeof text));
+        goto fail;
+    }
+    freeaddrinfo(list);
+    return s;
+
+fail:
+    if (s != BAD_SOCKET)
+        closesocket(s);
+    freeaddrinfo(list);
+    return BAD_SOCKET;
+}
+
+sock_t net_listen_loopback(unsigned *port)
+{
+    struct sockaddr_in addr;
+    sock_len_t len = (sock_len_t)sizeof addr;
+    sock_t s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+
+    if (s == BAD_SOCKET)
+        return BAD_SOCKET;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(s, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(s, 8) != 0 ||
+        getsockname(s, (struct sockaddr *)&addr, &len) != 0) {
+        closesocket(s);
+        return BAD_SOCKET;
+    }
+    *port = ntohs(addr.sin_port);
+    return s;
+}
+
+void net_small_buffers(sock_t s, int bytes)
+{
+    /* Best effort: the kernel may round the size; the checks do not depend on it. */
+    (void)setsockopt(s, SOL_SOCKET, SO_SNDBUF, (const char *)&bytes, sizeof bytes);
+    (void)setsockopt(s, SOL_SOCKET, SO_RCVBUF, (const char *)&bytes, sizeof bytes);
+}
+
+int net_shutdown_write(sock_t s)
+{
+#ifdef _WIN32
+    return shutdown(s, SD_SEND);
+#else
+    return shutdown(s, SHUT_WR);
+#endif
+}
+
+void net_reset(sock_t s)
+{
+    struct linger now = { 1, 0 }; /* linger on, time 0: close() sends RST */
+
+    (void)setsockopt(s, SOL_SOCKET, SO_LINGER, (const char *)&now, sizeof now);
+    closesocket(s);
+}
+
+void net_close(sock_t s)
+{
+    if (s != BAD_SOCKET)
+        closesocket(s);
+}
+
+long net_send(sock_t s, const void *data, size_t len)
+{
+#ifdef _WIN32
+    int n = send(s, (const char *)data, len > 1 << 30 ? 1 << 30 : (int)len, 0);
+#else
+    ssize_t n = send(s, data, len, MSG_NOSIGNAL);
+#endif
+    if (n >= 0)
+        return (long)n;
+    return would_block(last_error()) ? 0 : -1;
+}
+
+long net_recv(sock_t s, void *buf, size_t len)
+{
+#ifdef _WIN32
+    int n = recv(s, (char *)buf, len > 1 << 30 ? 1 << 30 : (int)len, 0);
+#else
+    ssize_t n = recv(s, buf, len, 0);
+#endif
+    if (n >= 0)
+        return (long)n;
+    return would_block(last_error()) ? -2 : -1;
+}

@@ -1,0 +1,88 @@
+/**
+ * \file
+ * \brief Parsing of the command line that echo_grade and test_echo share.
+ */
+#include "options.h"
+#include "checks.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/** \brief A whole number from \p lo to \p hi, or -1. */
+static long parse_number(const char *text, long lo, long hi)
+{
+    char *end = NULL;
+    long n;
+
+    if (text == NULL || text[0] < '0' || text[0] > '9')
+        return -1;
+    n = strtol(text, &end, 10);
+    return *end == '\0' && n >= lo && n <= hi ? n : -1;
+}
+
+static int parse_host_port(const char *text, struct options *o)
+{
+    const char *colon = strrchr(text, ':');
+    long port;
+
+    if (colon == NULL || colon == text || (size_t)(colon - text) >= sizeof o->host)
+        return -1;
+    port = parse_number(colon + 1, 1, 65535);
+    if (port < 0)
+        return -1;
+    snprintf(o->host, sizeof o->host, "%.*s", (int)(colon - text), text);
+    o->port = (unsigned)port;
+    return 0;
+}
+
+int options_parse(int argc, char **argv, struct options *o)
+{
+    memset(o, 0, sizeof *o);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+            return OPTIONS_HELP;
+        if (strcmp(arg, "--list") == 0) {
+            o->list = 1;
+            continue;
+        }
+        if (value == NULL) {
+            fprintf(stderr, "%s: unknown option or missing value: %s\n", argv[0], arg);
+            return OPTIONS_BAD;
+        }
+        i++;
+        if (strcmp(arg, "--lesson") == 0) {
+            o->lesson = (int)parse_number(value, 1, 6);
+            if (o->lesson < 0) {
+                fprintf(stderr, "%s: --lesson takes 01 to 06, not '%s'\n", argv[0], value);
+                return OPTIONS_BAD;
+            }
+        } else if (strcmp(arg, "--exe") == 0) {
+            o->exe = value;
+        } else if (strcmp(arg, "--connect") == 0) {
+            o->connect = value;
+            if (parse_host_port(value, o) != 0) {
+                fprintf(stderr, "%s: --connect takes HOST:PORT, not '%s'\n", argv[0], value);
+                return OPTIONS_BAD;
+            }
+        } else if (strcmp(arg, "--check") == 0) {
+            o->check = value;
+            if (check_find(value) == NULL) {
+                fprintf(stderr, "%s: no check named '%s' (--list shows them)\n", argv[0], value);
+                return OPTIONS_BAD;
+            }
+        } else {
+            fprintf(stderr, "%s: unknown option: %s\n", argv[0], arg);
+            return OPTIONS_BAD;
+        }
+    }
+    if (o->list)
+        return OPTIONS_OK;
+    if (o->lesson == 0 || (o->exe == NULL) == (o->connect == NULL)) {
+        fprintf(stderr, "%s: give --lesson NN and one of --exe PATH or --connect HOST:PORT\n", argv[0]);
+        return OPTIONS_BAD;
+    }
+    return OPTIONS_OK;
+}

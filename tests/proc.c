@@ -1,0 +1,603 @@
+/**
+ * \file
+ * \brief Server processes for the harness: start, read the first line, wait
+ * with a deadline, stop. POSIX (with Wine for `.exe` files) and Windows.
+ *
+ * A reader thread drains standard output and error all the time, so a server
+ * that logs a lot never blocks on a full pipe while a test runs. The reader
+ * keeps the first line of standard output (the listening line) and the last
+ * 16 KiB of each stream, for error messages.
+ */
+#ifndef _WIN32
+#define _GNU_SOURCE /* pipe2, syscall */
+#endif
+#include "harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _WIN32
+#include <windows.h>
+#include <process.h>
+typedef CRITICAL_SECTION mutex_t;
+typedef CONDITION_VARIABLE cond_t;
+#else
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+typedef pthread_mutex_t mutex_t;
+typedef pthread_cond_t cond_t;
+extern char **environ;
+#endif
+
+enum { TAIL_SIZE = 16 * 1024, LINE_SIZE = 512 };
+
+/** \brief The last TAIL_SIZE bytes a stream produced, always NUL-terminated. */
+struct tail {
+    char text[TAIL_SIZE + 1];
+    size_t len;
+};
+
+struct proc {
+    mutex_t lock;
+    cond_t changed;            /**< signalled on new output and at end of output */
+    struct tail out, err;
+    char first_line[LINE_SIZE];
+    size_t first_line_len;
+    int first_line_done;       /**< a '\n' was seen, or output ended */
+    int out_ended, err_ended;
+#ifdef _WIN32
+    HANDLE process;
+    DWORD pid;
+    HANDLE out_pipe, err_pipe;
+    HANDLE out_reader, err_reader;
+#else
+    pid_t pid;
+    int pidfd;                 /**< becomes readable when the process ends */
+    int out_pipe, err_pipe;
+    int wake[2];               /**< written by proc_stop() to end the reader */
+    pthread_t reader;
+    int reaped, exit_code;
+#endif
+};
+
+int64_t now_ms(void)
+{
+#ifdef _WIN32
+    return (int64_t)GetTickCount64();
+#else
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+#endif
+}
+
+static void tail_append(struct tail *t, const char *data, size_t len)
+{
+    if (len >= TAIL_SIZE) {
+        data += len - TAIL_SIZE;
+        len = TAIL_SIZE;
+    }
+    if (t->len + len > TAIL_SIZE) {
+        size_t drop = t->len + len - TAIL_SIZE;
+
+        memmove(t->text, t->text + drop, t->len - drop);
+        t->len -= drop;
+    }
+    memcpy(t->text + t->len, data, len);
+    t->len += len;
+    t->text[t->len] = '\0';
+}
+
+/* ---- the small part of threads that differs between the systems ---- */
+
+#ifdef _WIN32
+static void lock_init(struct proc *p) { InitializeCriticalSection(&p->lock); InitializeConditionVariable(&p->changed); }
+static void lock_destroy(struct proc *p) { DeleteCriticalSection(&p->lock); }
+static void lock(struct proc *p) { EnterCriticalSection(&p->lock); }
+static void unlock(struct proc *p) { LeaveCriticalSection(&p->lock); }
+static void notify(struct proc *p) { WakeAllConditionVariable(&p->changed); }
+
+/** Wait for a change until \p deadline; returns 0 once the deadline has passed. */
+static int wait_change(struct proc *p, int64_t deadline)
+{
+    int64_t left = deadline - now_ms();
+
+    if (left <= 0)
+        return 0;
+    SleepConditionVariableCS(&p->changed, &p->lock, (DWORD)left);
+    return 1;
+}
+#else
+static void lock_init(struct proc *p)
+{
+    pthread_condattr_t attr;
+
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* deadlines come from now_ms() */
+    pthread_cond_init(&p->changed, &attr);
+    pthread_condattr_destroy(&attr);
+}
+static void lock_destroy(struct proc *p) { pthread_cond_destroy(&p->changed); pthread_mutex_destroy(&p->lock); }
+static void lock(struct proc *p) { pthread_mutex_lock(&p->lock); }
+static void unlock(struct proc *p) { pthread_mutex_unlock(&p->lock); }
+static void notify(struct proc *p) { pthread_cond_broadcast(&p->changed); }
+
+static int wait_change(struct proc *p, int64_t deadline)
+{
+    struct timespec ts;
+
+    if (deadline <= now_ms())
+        return 0;
+    ts.tv_sec = (time_t)(deadline / 1000);
+    ts.tv_nsec = (long)(deadline % 1000) * 1000000L;
+    pthread_cond_timedwait(&p->changed, &p->lock, &ts);
+    return 1;
+}
+#endif
+
+/** \brief Record \p len bytes of output (len 0: the stream ended). */
+static void on_output(struct proc *p, int is_err, const char *data, size_t len)
+{
+    lock(p);
+    if (len == 0) {
+        if (is_err) {
+            p->err_ended = 1;
+        } else {
+            p->out_ended = 1;
+            p->first_line_done = 1;
+        }
+    } else if (is_err) {
+        tail_append(&p->err, data, len);
+    } else {
+        tail_append(&p->out, data, len);
+        for (size_t i = 0; i < len && !p->first_line_done; i++) {
+            if (data[i] == '\n')
+                p->first_line_done = 1;
+            else if (p->first_line_len + 1 < sizeof p->first_line)
+                p->first_line[p->first_line_len++] = data[i];
+        }
+    }
+    notify(p);
+    unlock(p);
+}
+
+int proc_first_line(struct proc *p, char *line, size_t size, int64_t deadline)
+{
+    int done;
+
+    lock(p);
+    while (!p->first_line_done && wait_change(p, deadline))
+        ;
+    done = p->first_line_done && !(p->out_ended && p->first_line_len == 0);
+    if (done) {
+        size_t len = p->first_line_len;
+
+        if (len > 0 && p->first_line[len - 1] == '\r') /* a Windows text-mode line end */
+            len--;
+        if (len >= size)
+            len = size - 1;
+        memcpy(line, p->first_line, len);
+        line[len] = '\0';
+    }
+    unlock(p);
+    return done;
+}
+
+/** \brief Once the process has ended, let the reader take its last output (bounded). */
+static void wait_output_end(struct proc *p)
+{
+    int64_t deadline = now_ms() + 2000;
+
+    lock(p);
+    while (!(p->out_ended && p->err_ended) && wait_change(p, deadline))
+        ;
+    unlock(p);
+}
+
+static const char *copy_tail(struct proc *p, const struct tail *t, char *buf, size_t size)
+{
+    lock(p);
+    snprintf(buf, size, "%s", t->text);
+    unlock(p);
+    return buf;
+}
+
+const char *proc_stderr(struct proc *p, char *buf, size_t size) { return copy_tail(p, &p->err, buf, size); }
+const char *proc_stdout(struct proc *p, char *buf, size_t size) { return copy_tail(p, &p->out, buf, size); }
+
+#ifdef _WIN32
+/* ------------------------------------------------------------ Windows ---- */
+
+struct reader_arg {
+    struct proc *p;
+    int is_err;
+};
+
+static unsigned __stdcall reader_main(void *arg)
+{
+    struct reader_arg *ra = arg;
+    struct proc *p = ra->p;
+    int is_err = ra->is_err;
+    HANDLE pipe = is_err ? p->err_pipe : p->out_pipe;
+    char buf[4096];
+    DWORD got;
+
+    free(ra);
+    while (ReadFile(pipe, buf, sizeof buf, &got, NULL) && got > 0)
+        on_output(p, is_err, buf, got);
+    on_output(p, is_err, NULL, 0);
+    return 0;
+}
+
+static HANDLE start_reader(struct proc *p, int is_err)
+{
+    struct reader_arg *ra = malloc(sizeof *ra);
+    uintptr_t h;
+
+    if (ra == NULL)
+        return NULL;
+    ra->p = p;
+    ra->is_err = is_err;
+    h = _beginthreadex(NULL, 0, reader_main, ra, 0, NULL);
+    if (h == 0)
+        free(ra);
+    return (HANDLE)h;
+}
+
+/** Append \p arg to \p cmd quoted the way the C runtime splits a command line. */
+static void append_quoted(char *cmd, size_t size, const char *arg)
+{
+    size_t n = strlen(cmd);
+
+    if (n + 1 < size && n > 0)
+        cmd[n++] = ' ';
+    if (n + 1 < size)
+        cmd[n++] = '"';
+    for (const char *c = arg; *c && n + 3 < size; c++) {
+        if (*c == '"')
+            cmd[n++] = '\\';
+        cmd[n++] = *c;
+    }
+    if (n + 1 < size)
+        cmd[n++] = '"';
+    cmd[n] = '\0';
+}
+
+struct proc *proc_start(const char *exe, const char *const *args, char *err, size_t err_size)
+{
+    SECURITY_ATTRIBUTES inherit = { sizeof inherit, NULL, TRUE };
+    STARTUPINFOA si;
+    PROCESS_INFORMATION pi;
+    HANDLE out_w = NULL, err_w = NULL;
+    char cmd[4096] = "";
+    struct proc *p = calloc(1, sizeof *p);
+
+    if (p == NULL) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    lock_init(p);
+    append_quoted(cmd, sizeof cmd, exe);
+    for (; *args; args++)
+        append_quoted(cmd, sizeof cmd, *args);
+    if (!CreatePipe(&p->out_pipe, &out_w, &inherit, 0) || !CreatePipe(&p->err_pipe, &err_w, &inherit, 0)) {
+        snprintf(err, err_size, "CreatePipe: error %lu", (unsigned long)GetLastError());
+        goto fail;
+    }
+    /* Only the child's ends are inherited. */
+    SetHandleInformation(p->out_pipe, HANDLE_FLAG_INHERIT, 0);
+    SetHandleInformation(p->err_pipe, HANDLE_FLAG_INHERIT, 0);
+    memset(&si, 0, sizeof si);
+    si.cb = sizeof si;
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
+    si.hStdOutput = out_w;
+    si.hStdError = err_w;
+    /* A process group of its own, so proc_interrupt() can send it Ctrl+Break. */
+    if (!CreateProcessA(NULL, cmd, NULL, NULL, TRUE, CREATE_NEW_PROCESS_GROUP, NULL, NULL, &si, &pi)) {
+        snprintf(err, err_size, "CreateProcess %s: error %lu", exe, (unsigned long)GetLastError());
+        goto fail;
+    }
+    CloseHandle(pi.hThread);
+    p->process = pi.hProcess;
+    p->pid = pi.dwProcessId;
+    CloseHandle(out_w);
+    CloseHandle(err_w);
+    out_w = err_w = NULL;
+    p->out_reader = start_reader(p, 0);
+    p->err_reader = start_reader(p, 1);
+    if (p->out_reader == NULL || p->err_reader == NULL) {
+        snprintf(err, err_size, "cannot start a reader thread");
+        proc_stop(p);
+        return NULL;
+    }
+    return p;
+
+fail:
+    if (out_w) CloseHandle(out_w);
+    if (err_w) CloseHandle(err_w);
+    if (p->out_pipe) CloseHandle(p->out_pipe);
+    if (p->err_pipe) CloseHandle(p->err_pipe);
+    lock_destroy(p);
+    free(p);
+    return NULL;
+}
+
+int proc_wait(struct proc *p, int64_t deadline, int *exit_code)
+{
+    int64_t left = deadline - now_ms();
+    DWORD code = 0;
+
+    if (WaitForSingleObject(p->process, left > 0 ? (DWORD)left : 0) != WAIT_OBJECT_0)
+        return 0;
+    GetExitCodeProcess(p->process, &code);
+    if (exit_code)
+        *exit_code = (int)code;
+    wait_output_end(p);
+    return 1;
+}
+
+void proc_interrupt(struct proc *p)
+{
+    (void)GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, p->pid); /* no harm if it already ended */
+}
+
+void proc_stop(struct proc *p)
+{
+    if (p == NULL)
+        return;
+    if (WaitForSingleObject(p->process, 0) != WAIT_OBJECT_0) {
+        TerminateProcess(p->process, 1);
+        WaitForSingleObject(p->process, 5000);
+    }
+    /* The readers see the end of their pipes once the process is gone. */
+    if (p->out_reader) { WaitForSingleObject(p->out_reader, 5000); CloseHandle(p->out_reader); }
+    if (p->err_reader) { WaitForSingleObject(p->err_reader, 5000); CloseHandle(p->err_reader); }
+    CloseHandle(p->out_pipe);
+    CloseHandle(p->err_pipe);
+    CloseHandle(p->process);
+    lock_destroy(p);
+    free(p);
+}
+
+#else
+/* -------------------------------------------------------------- POSIX ---- */
+
+static void *reader_main(void *arg)
+{
+    struct proc *p = arg;
+    int open_streams = 2;
+    char buf[4096];
+
+    while (open_streams > 0) {
+        struct pollfd fds[3] = {
+            { p->out_pipe, POLLIN, 0 }, { p->err_pipe, POLLIN, 0 }, { p->wake[0], POLLIN, 0 },
+        };
+
+        if (p->out_pipe < 0) fds[0].fd = -1;
+        if (p->err_pipe < 0) fds[1].fd = -1;
+        if (poll(fds, 3, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (fds[2].revents)
+            break; /* proc_stop() */
+        for (int i = 0; i < 2; i++) {
+            int *fd = i ? &p->err_pipe : &p->out_pipe;
+            ssize_t got;
+
+            if (*fd < 0 || fds[i].revents == 0)
+                continue;
+            got = read(*fd, buf, sizeof buf);
+            if (got > 0) {
+                on_output(p, i, buf, (size_t)got);
+            } else if (got == 0 || errno != EINTR) {
+                close(*fd);
+                *fd = -1;
+                open_streams--;
+                on_output(p, i, NULL, 0);
+            }
+        }
+    }
+    return NULL;
+}
+
+/**
+ * \brief posix_spawnp() with a const argument list: it takes `char *const[]`
+ * for historical reasons but never writes to the strings.
+ */
+static int spawn(pid_t *pid, const posix_spawn_file_actions_t *fa, const char *const *argv)
+{
+    union { const char *const *in; char *const *out; } args;
+
+    args.in = argv;
+    return posix_spawnp(pid, argv[0], fa, NULL, args.out, environ);
+}
+
+/**
+ * \brief Set Wine up the way the build did: the build tree's own prefix,
+ * quiet, no pop-ups (COURSE_WINE_ENV, from CMake), unless the user's
+ * environment already says otherwise. Then make sure a wineserver runs: one
+ * that Wine starts on demand would inherit our output pipes and keep them
+ * open after the server process ends.
+ */
+static void prepare_wine(void)
+{
+    static int done;
+    char settings[] = COURSE_WINE_ENV;
+    char *save = NULL;
+    pid_t pid;
+    const char *argv[] = { COURSE_WINESERVER, "-p30", NULL };
+    posix_spawn_file_actions_t fa;
+
+    if (done)
+        return;
+    done = 1;
+    for (char *kv = strtok_r(settings, "|", &save); kv; kv = strtok_r(NULL, "|", &save)) {
+        char *eq = strchr(kv, '=');
+
+        if (eq) {
+            *eq = '\0';
+            setenv(kv, eq + 1, 0);
+        }
+    }
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    /* It forks into the background once ready; if one already runs it just exits. */
+    if (spawn(&pid, &fa, argv) == 0)
+        (void)waitpid(pid, NULL, 0);
+    posix_spawn_file_actions_destroy(&fa);
+}
+
+static int ends_with_exe(const char *path)
+{
+    size_t n = strlen(path);
+
+    return n > 4 && (strcmp(path + n - 4, ".exe") == 0 || strcmp(path + n - 4, ".EXE") == 0);
+}
+
+struct proc *proc_start(const char *exe, const char *const *args, char *err, size_t err_size)
+{
+    const char *argv[64];
+    size_t argc = 0;
+    int out[2] = { -1, -1 }, errp[2] = { -1, -1 };
+    posix_spawn_file_actions_t fa;
+    struct proc *p = calloc(1, sizeof *p);
+    int rc;
+
+    if (p == NULL) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    p->pidfd = p->wake[0] = p->wake[1] = -1;
+    lock_init(p);
+    if (ends_with_exe(exe)) {
+        prepare_wine();
+        argv[argc++] = COURSE_WINE;
+    }
+    argv[argc++] = exe;
+    while (*args && argc + 1 < sizeof argv / sizeof argv[0])
+        argv[argc++] = *args++;
+    argv[argc] = NULL;
+
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0 || pipe2(p->wake, O_CLOEXEC) != 0) {
+        snprintf(err, err_size, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+    rc = spawn(&p->pid, &fa, argv);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+        snprintf(err, err_size, "cannot start %s: %s", argv[0], strerror(rc));
+        goto fail;
+    }
+    close(out[1]);
+    close(errp[1]);
+    p->out_pipe = out[0];
+    p->err_pipe = errp[0];
+    p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+    if (pthread_create(&p->reader, NULL, reader_main, p) != 0) {
+        snprintf(err, err_size, "cannot start a reader thread");
+        p->out_pipe = p->err_pipe = -1;
+        close(out[0]);
+        close(errp[0]);
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, NULL, 0);
+        goto fail_after_spawn;
+    }
+    return p;
+
+fail:
+    for (int i = 0; i < 2; i++) {
+        if (out[i] >= 0) close(out[i]);
+        if (errp[i] >= 0) close(errp[i]);
+    }
+fail_after_spawn:
+    if (p->pidfd >= 0) close(p->pidfd);
+    if (p->wake[0] >= 0) close(p->wake[0]);
+    if (p->wake[1] >= 0) close(p->wake[1]);
+    lock_destroy(p);
+    free(p);
+    return NULL;
+}
+
+/** Reap the process if it has ended; returns 1 once it has. */
+static int try_reap(struct proc *p)
+{
+    int status;
+
+    if (p->reaped)
+        return 1;
+    if (waitpid(p->pid, &status, WNOHANG) != p->pid)
+        return 0;
+    p->reaped = 1;
+    p->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return 1;
+}
+
+int proc_wait(struct proc *p, int64_t deadline, int *exit_code)
+{
+    while (!try_reap(p)) {
+        int64_t left = deadline - now_ms();
+        struct pollfd pfd = { p->pidfd, POLLIN, 0 };
+
+        if (left <= 0)
+            return 0;
+        if (p->pidfd < 0) {
+            /* No pidfd (a kernel older than 5.3): look again every 10 ms. */
+            poll(NULL, 0, left < 10 ? (int)left : 10);
+            continue;
+        }
+        if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+            return 0;
+    }
+    if (exit_code)
+        *exit_code = p->exit_code;
+    wait_output_end(p);
+    return 1;
+}
+
+void proc_interrupt(struct proc *p)
+{
+    if (!try_reap(p))
+        kill(p->pid, SIGINT);
+}
+
+void proc_stop(struct proc *p)
+{
+    if (p == NULL)
+        return;
+    if (!try_reap(p)) {
+        kill(p->pid, SIGKILL);
+        proc_wait(p, now_ms() + 5000, NULL);
+    }
+    /* Ends the reader even if something still holds a pipe open; it cannot fail short of a bug. */
+    if (write(p->wake[1], "x", 1) != 1)
+        abort();
+    pthread_join(p->reader, NULL);
+    if (p->out_pipe >= 0) close(p->out_pipe);
+    if (p->err_pipe >= 0) close(p->err_pipe);
+    if (p->pidfd >= 0) close(p->pidfd);
+    close(p->wake[0]);
+    close(p->wake[1]);
+    lock_destroy(p);
+    free(p);
+}
+#endif
