@@ -426,21 +426,37 @@ static int spawn(pid_t *pid, const posix_spawn_file_actions_t *fa, const char *c
     return posix_spawnp(pid, argv[0], fa, NULL, args.out, environ);
 }
 
+/** \brief Run a helper program with its standard streams on /dev/null and wait for it. */
+static void run_quietly(const char *const *argv)
+{
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    if (spawn(&pid, &fa, argv) == 0)
+        (void)waitpid(pid, NULL, 0); /* a failure shows later, when the server does not start */
+    posix_spawn_file_actions_destroy(&fa);
+}
+
 /**
  * \brief Set Wine up the way the build did: the build tree's own prefix,
  * quiet, no pop-ups (COURSE_WINE_ENV, from CMake), unless the user's
- * environment already says otherwise. Then make sure a wineserver runs: one
- * that Wine starts on demand would inherit our output pipes and keep them
- * open after the server process ends.
+ * environment already says otherwise. Then start the wineserver and Wine's
+ * background processes (services.exe and friends) on /dev/null: started on
+ * demand by the first server, they would inherit its output pipes and hold
+ * them open after it ended.
  */
 static void prepare_wine(void)
 {
     static int done;
     char settings[] = COURSE_WINE_ENV;
     char *save = NULL;
-    pid_t pid;
-    const char *argv[] = { COURSE_WINESERVER, "-p30", NULL };
-    posix_spawn_file_actions_t fa;
+    /* Kept 30 s after the last Windows program ends, so a grading run starts Wine once. */
+    const char *const server[] = { COURSE_WINESERVER, "-p30", NULL };
+    const char *const boot[] = { COURSE_WINE, "cmd.exe", "/c", "exit", "0", NULL };
 
     if (done)
         return;
@@ -453,14 +469,8 @@ static void prepare_wine(void)
             setenv(kv, eq + 1, 0);
         }
     }
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    /* It forks into the background once ready; if one already runs it just exits. */
-    if (spawn(&pid, &fa, argv) == 0)
-        (void)waitpid(pid, NULL, 0);
-    posix_spawn_file_actions_destroy(&fa);
+    run_quietly(server); /* forks into the background once ready; exits at once if one runs */
+    run_quietly(boot);
 }
 
 static int ends_with_exe(const char *path)
