@@ -13,6 +13,7 @@
  * The limit this lesson leaves is the point of lesson 02: while one client is
  * connected, every other client waits in the listen backlog.
  */
+/** Leave the rarely used parts of windows.h out (among them the old winsock.h). */
 #define WIN32_LEAN_AND_MEAN
 #include <winsock2.h>
 #include <ws2tcpip.h>
@@ -277,6 +278,11 @@ static void accept_loop(SOCKET listener)
 //! [accept_loop]
 
 //! [main]
+/**
+ * \brief Parse the command line, start Winsock, listen, and serve clients
+ * until accept() fails for good. Exit codes: 2 for a bad command line, 1 for
+ * a failed start or a fatal accept() error.
+ */
 int main(int argc, char **argv)
 {
     struct options opts;

@@ -54,7 +54,7 @@ static const char *error_text(int code, char *buf, size_t size)
 #ifdef _WIN32
     char text[200] = "";
     DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
-                             (DWORD)code, 0, text, sizeof text, NULL);
+                             (DWORD)code, 0, text, (DWORD)sizeof text, NULL);
 
     while (n > 0 && (text[n - 1] == '\r' || text[n - 1] == '\n' || text[n - 1] == '.'))
         text[--n] = '\0';
@@ -139,7 +139,7 @@ sock_t net_connect(const char *host, unsigned port, int64_t deadline, char *err,
         goto fail;
     }
     /* One-byte writes must leave as one-byte segments, not wait for an ACK. */
-    (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, sizeof one);
+    (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, (sock_len_t)sizeof one);
     if (connect(s, list->ai_addr, (sock_len_t)list->ai_addrlen) != 0 && !in_progress(last_error())) {
         snprintf(err, err_size, "connect to %s:%u: %s", host, port, net_error_text(text, sizeof text));
         goto fail;
@@ -173,7 +173,7 @@ sock_t net_listen_loopback(unsigned *port)
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(s, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(s, 8) != 0 ||
+    if (bind(s, (struct sockaddr *)&addr, (sock_len_t)sizeof addr) != 0 || listen(s, 8) != 0 ||
         getsockname(s, (struct sockaddr *)&addr, &len) != 0) {
         closesocket(s);
         return BAD_SOCKET;
@@ -185,8 +185,8 @@ sock_t net_listen_loopback(unsigned *port)
 void net_small_buffers(sock_t s, int bytes)
 {
     /* Best effort: the kernel may round the size; the checks do not depend on it. */
-    (void)setsockopt(s, SOL_SOCKET, SO_SNDBUF, (const char *)&bytes, sizeof bytes);
-    (void)setsockopt(s, SOL_SOCKET, SO_RCVBUF, (const char *)&bytes, sizeof bytes);
+    (void)setsockopt(s, SOL_SOCKET, SO_SNDBUF, (const char *)&bytes, (sock_len_t)sizeof bytes);
+    (void)setsockopt(s, SOL_SOCKET, SO_RCVBUF, (const char *)&bytes, (sock_len_t)sizeof bytes);
 }
 
 int net_shutdown_write(sock_t s)
@@ -202,7 +202,7 @@ void net_reset(sock_t s)
 {
     struct linger now = { 1, 0 }; /* linger on, time 0: close() sends RST */
 
-    (void)setsockopt(s, SOL_SOCKET, SO_LINGER, (const char *)&now, sizeof now);
+    (void)setsockopt(s, SOL_SOCKET, SO_LINGER, (const char *)&now, (sock_len_t)sizeof now);
     closesocket(s);
 }
 

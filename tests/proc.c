@@ -234,7 +234,7 @@ static unsigned __stdcall reader_main(void *arg)
     DWORD got;
 
     free(ra);
-    while (ReadFile(pipe, buf, sizeof buf, &got, NULL) && got > 0)
+    while (ReadFile(pipe, buf, (DWORD)sizeof buf, &got, NULL) && got > 0)
         on_output(p, is_err, buf, got);
     on_output(p, is_err, NULL, 0);
     return 0;
@@ -276,7 +276,7 @@ static void append_quoted(char *cmd, size_t size, const char *arg)
 
 struct proc *proc_start(const char *exe, const char *const *args, char *err, size_t err_size)
 {
-    SECURITY_ATTRIBUTES inherit = { sizeof inherit, NULL, TRUE };
+    SECURITY_ATTRIBUTES inherit = { (DWORD)sizeof inherit, NULL, TRUE };
     STARTUPINFOA si;
     PROCESS_INFORMATION pi;
     HANDLE out_w = NULL, err_w = NULL;
@@ -299,7 +299,7 @@ struct proc *proc_start(const char *exe, const char *const *args, char *err, siz
     SetHandleInformation(p->out_pipe, HANDLE_FLAG_INHERIT, 0);
     SetHandleInformation(p->err_pipe, HANDLE_FLAG_INHERIT, 0);
     memset(&si, 0, sizeof si);
-    si.cb = sizeof si;
+    si.cb = (DWORD)sizeof si;
     si.dwFlags = STARTF_USESTDHANDLES;
     si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
     si.hStdOutput = out_w;
