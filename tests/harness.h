@@ -94,10 +94,10 @@ int proc_first_line(struct proc *p, char *line, size_t size, int64_t deadline);
 int proc_wait(struct proc *p, int64_t deadline, int *exit_code);
 
 /** \brief What the program wrote to standard error so far (the last 16 KiB). */
-const char *proc_stderr(struct proc *p, char *buf, size_t size);
+char *proc_stderr(struct proc *p, char *buf, size_t size);
 
 /** \brief What the program wrote to standard output so far (the last 16 KiB). */
-const char *proc_stdout(struct proc *p, char *buf, size_t size);
+char *proc_stdout(struct proc *p, char *buf, size_t size);
 
 /** \brief Send the "please stop" signal: SIGINT (Ctrl+C under Wine), CTRL_BREAK_EVENT on Windows. */
 void proc_interrupt(struct proc *p);

@@ -205,7 +205,7 @@ static void wait_output_end(struct proc *p)
     unlock(p);
 }
 
-static const char *copy_tail(struct proc *p, const struct tail *t, char *buf, size_t size)
+static char *copy_tail(struct proc *p, const struct tail *t, char *buf, size_t size)
 {
     lock(p);
     snprintf(buf, size, "%s", t->text);
@@ -213,8 +213,8 @@ static const char *copy_tail(struct proc *p, const struct tail *t, char *buf, si
     return buf;
 }
 
-const char *proc_stderr(struct proc *p, char *buf, size_t size) { return copy_tail(p, &p->err, buf, size); }
-const char *proc_stdout(struct proc *p, char *buf, size_t size) { return copy_tail(p, &p->out, buf, size); }
+char *proc_stderr(struct proc *p, char *buf, size_t size) { return copy_tail(p, &p->err, buf, size); }
+char *proc_stdout(struct proc *p, char *buf, size_t size) { return copy_tail(p, &p->out, buf, size); }
 
 #ifdef _WIN32
 /* ------------------------------------------------------------ Windows ---- */
@@ -421,9 +421,21 @@ static void *reader_main(void *arg)
 static int spawn(pid_t *pid, const posix_spawn_file_actions_t *fa, const char *const *argv)
 {
     union { const char *const *in; char *const *out; } args;
+    posix_spawnattr_t attr;
+    sigset_t none, pipe_signal;
+    int rc;
 
     args.in = argv;
-    return posix_spawnp(pid, argv[0], fa, NULL, args.out, environ);
+    posix_spawnattr_init(&attr);
+    sigemptyset(&none);
+    sigemptyset(&pipe_signal);
+    sigaddset(&pipe_signal, SIGPIPE);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &pipe_signal);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    rc = posix_spawnp(pid, argv[0], fa, &attr, args.out, environ);
+    posix_spawnattr_destroy(&attr);
+    return rc;
 }
 
 /** \brief Run a helper program with its standard streams on /dev/null and wait for it. */
