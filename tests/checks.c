@@ -12,7 +12,8 @@
 
 enum {
     START_BUDGET_MS = 20000,   /**< Wine's first start in a busy test run can be slow */
-    CHECK_BUDGET_MS = 30000,   /**< a correct server needs well under a second for any check */
+    CHECK_BUDGET_MS = 60000,   /**< a correct server needs well under a second for any check */
+    STALL_BUDGET_MS = 5000,    /**< an exchange in which nothing moves for this long has failed */
     EXIT_BUDGET_MS = 10000,    /**< for a program that should end by itself */
     QUIET_MS = 1500,           /**< how long "no echo" must last to count as waiting */
     IDLE_MS = 200,             /**< how long a client stays idle before it resets */
@@ -130,24 +131,29 @@ struct exchange {
     size_t in_len;
 };
 
-enum outcome { ECHOED, TIMED_OUT, ENDED_EARLY, RESET };
+enum outcome { ECHOED, STALLED, ENDED_EARLY, RESET };
 
 /**
  * \brief Send while receiving until every byte has come back, the server
- * ends the stream, the connection fails, or \p deadline passes. Sending and
- * reading at the same time matters: a client that writes everything before
- * reading deadlocks against a correct server once both buffers are full.
+ * ends the stream, the connection fails, nothing moves for STALL_BUDGET_MS,
+ * or \p deadline passes. Sending and reading at the same time matters: a
+ * client that writes everything before reading deadlocks against a correct
+ * server once both buffers are full.
  */
 static enum outcome exchange_run(sock_t s, struct exchange *x, int64_t deadline)
 {
+    int64_t moved = now_ms();
+
     while (x->in_len < x->out_len) {
         int want = NET_READABLE | (x->sent < x->out_len ? NET_WRITABLE : 0);
-        int ready = net_wait(s, want, deadline);
+        int64_t limit = moved + STALL_BUDGET_MS < deadline ? moved + STALL_BUDGET_MS : deadline;
+        int ready = net_wait(s, want, limit);
 
         if (ready < 0)
             return RESET;
         if (ready == 0)
-            return TIMED_OUT;
+            return STALLED;
+        moved = now_ms();
         if (ready & NET_WRITABLE) {
             size_t n = x->out_len - x->sent;
             long sent;
@@ -180,8 +186,7 @@ static enum outcome exchange_run(sock_t s, struct exchange *x, int64_t deadline)
  * the first thing that went wrong and the mistake that usually causes it.
  * Returns 1 when the echo was exact.
  */
-static int judge_echo(struct result *r, const char *what, const struct exchange *x, enum outcome how,
-                      int budget_ms)
+static int judge_echo(struct result *r, const char *what, const struct exchange *x, enum outcome how)
 {
     char a[48], b[48];
     size_t i = 0;
@@ -202,7 +207,7 @@ static int judge_echo(struct result *r, const char *what, const struct exchange 
     }
     if (how == ECHOED)
         return 1;
-    if (x->in_len < x->out_len && x->out[x->in_len] == 0 && how == TIMED_OUT) {
+    if (x->in_len < x->out_len && x->out[x->in_len] == 0 && how == STALLED) {
         fail(r, "a C-string buffer stops at the first NUL: send the count recv() returned, not strlen()",
              "%s: the echo stopped after %lu of %s, just before a NUL byte", what,
              (unsigned long)x->in_len, size_text(x->out_len, a, sizeof a));
@@ -220,8 +225,8 @@ static int judge_echo(struct result *r, const char *what, const struct exchange 
         break;
     default:
         fail(r, "bytes were lost: is every recv() echoed, and is a partial send() continued?",
-             "%s: only %s of %s came back within %d s", what, size_text(x->in_len, a, sizeof a),
-             size_text(x->out_len, b, sizeof b), budget_ms / 1000);
+             "%s: %s of %s came back, then nothing for %d s", what, size_text(x->in_len, a, sizeof a),
+             size_text(x->out_len, b, sizeof b), STALL_BUDGET_MS / 1000);
         break;
     }
     return 0;
@@ -257,7 +262,7 @@ static int echo_on(sock_t s, struct result *r, const char *what, size_t len, siz
         x.out_len = len;
         x.chunk = chunk;
         x.in = in;
-        ok = judge_echo(r, what, &x, exchange_run(s, &x, now_ms() + CHECK_BUDGET_MS), CHECK_BUDGET_MS);
+        ok = judge_echo(r, what, &x, exchange_run(s, &x, now_ms() + CHECK_BUDGET_MS));
     }
     free(out);
     free(in);
@@ -359,8 +364,7 @@ static void echoes_everything_then_closes_after_half_close(const struct target *
     x.out_len = LEN;
     x.in = in;
     x.half_close = 1;
-    if (!judge_echo(r, "before the end of stream", &x, exchange_run(s, &x, now_ms() + CHECK_BUDGET_MS),
-                    CHECK_BUDGET_MS))
+    if (!judge_echo(r, "before the end of stream", &x, exchange_run(s, &x, now_ms() + CHECK_BUDGET_MS)))
         goto done;
     switch (net_wait(s, NET_READABLE, now_ms() + EXIT_BUDGET_MS) > 0 ? net_recv(s, &extra, 1) : -3) {
     case 0:
@@ -433,8 +437,7 @@ static void survives_a_client_that_sends_without_reading(const struct target *t,
     x.out_len = sent;
     x.sent = sent;
     x.in = in;
-    if (!judge_echo(r, "the flooding client, once it read", &x, exchange_run(s, &x, now_ms() + CHECK_BUDGET_MS),
-                    CHECK_BUDGET_MS))
+    if (!judge_echo(r, "the flooding client, once it read", &x, exchange_run(s, &x, now_ms() + CHECK_BUDGET_MS)))
         goto done;
     net_close(s);
     s = BAD_SOCKET;
