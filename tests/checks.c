@@ -311,10 +311,10 @@ static void prints_the_listening_line(const struct target *t, struct result *r)
 
 static void echoes_random_binary_payloads(const struct target *t, struct result *r)
 {
-    static const size_t sizes[] = { 1, 2, 100, 4096, 65536 + 13, MIB };
+    static const size_t sizes[] = { 1, 2, 100, 4096, 65536 + 13, MIB, 4 * MIB + 1 };
     char what[96], a[48];
 
-    expect(r, "each payload (1 B to 1 MiB, every byte value, NULs included) back byte for byte");
+    expect(r, "each payload (1 B to 4 MiB, every byte value, NULs included) back byte for byte");
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         sock_t s = connect_client(t, r, "the client");
 
@@ -325,7 +325,7 @@ static void echoes_random_binary_payloads(const struct target *t, struct result 
         }
         net_close(s);
     }
-    pass(r, "6 payloads from 1 B to 1 MiB came back byte for byte");
+    pass(r, "7 payloads from 1 B to 4 MiB came back byte for byte");
 }
 
 static void echoes_a_bulk_transfer_while_sending(const struct target *t, struct result *r)
