@@ -1,14 +1,15 @@
-# Start Wine for a test run in the prefix $ENV{WINEPREFIX}: a persistent wineserver, and Wine's own
-# background processes (services.exe and friends, started by the first Windows program).
+# Start Wine for a test run in the prefix $ENV{WINEPREFIX}: a wineserver that stays 60 s after the
+# last Windows program ends, and Wine's own background processes (services.exe and friends, started
+# by the first Windows program).
 #   cmake -E env WINEPREFIX=... cmake -DWINE=/usr/bin/wine -DWINESERVER=/usr/bin/wineserver -P start_wine.cmake
 # Both are started with their standard streams on /dev/null: a daemon that inherited a test's output
 # pipe would keep ctest waiting for that test long after it ended.
-execute_process(COMMAND ${WINESERVER} -p
+execute_process(COMMAND ${WINESERVER} -p60
   INPUT_FILE /dev/null OUTPUT_FILE /dev/null ERROR_FILE /dev/null
   RESULT_VARIABLE rc)
 # wineserver exits with 2 when a server for this prefix already runs: that one serves as well.
 if(NOT rc EQUAL 0 AND NOT rc EQUAL 2)
-  message(FATAL_ERROR "${WINESERVER} -p failed (${rc}) for WINEPREFIX=$ENV{WINEPREFIX}")
+  message(FATAL_ERROR "${WINESERVER} -p60 failed (${rc}) for WINEPREFIX=$ENV{WINEPREFIX}")
 endif()
 execute_process(COMMAND ${WINE} cmd.exe /c exit 0
   INPUT_FILE /dev/null OUTPUT_FILE /dev/null ERROR_FILE /dev/null

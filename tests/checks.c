@@ -404,8 +404,11 @@ static size_t send_until_pushed_back(sock_t s, struct result *r, const unsigned 
             return sent; /* no room for STALL_MS: everything between us is full */
         n = ready > 0 ? net_send(s, data + sent, len - sent) : -1;
         if (n < 0) {
+            char text[160];
+
             fail(r, "a client that does not read yet must not be dropped",
-                 "the connection failed after %lu bytes were sent unread", (unsigned long)sent);
+                 "the connection failed after %lu bytes were sent unread: %s", (unsigned long)sent,
+                 net_error_text(text, sizeof text));
             return 0;
         }
         sent += (size_t)n;
@@ -618,8 +621,15 @@ static void second_client_waits_until_the_first_leaves(const struct target *t, s
     }
     /* Waiting on the socket, not sleeping: an echo would wake this at once. */
     if (net_wait(second, NET_READABLE, now_ms() + QUIET_MS) != 0) {
-        fail(r, "this lesson's server serves one client at a time: is this a later lesson's server?",
-             "the second client got an answer while the first was still connected");
+        char byte, text[160];
+        long n = net_recv(second, &byte, 1);
+
+        if (n > 0)
+            fail(r, "this lesson's server serves one client at a time: is this a later lesson's server?",
+                 "the second client got an echo while the first was still connected");
+        else
+            fail(r, "a waiting client must not be dropped", "the second client's connection %s while it waited",
+                 n == 0 ? "was closed" : net_error_text(text, sizeof text));
         goto done;
     }
     net_close(first);

@@ -25,6 +25,27 @@ typedef int sock_t;
 /** \brief Milliseconds on a monotonic clock: deadlines are now_ms() + a budget. */
 int64_t now_ms(void);
 
+/** A mutex with a condition variable, waited on with a deadline. */
+struct monitor;
+
+/** \brief A new monitor, or NULL when out of memory. */
+struct monitor *monitor_new(void);
+void monitor_free(struct monitor *m);
+void monitor_enter(struct monitor *m);
+void monitor_leave(struct monitor *m);
+/** \brief Wake every thread waiting in monitor_wait(). */
+void monitor_notify(struct monitor *m);
+/** \brief Inside the monitor: wait for a notify, at most until \p deadline; 0 once it has passed. */
+int monitor_wait(struct monitor *m, int64_t deadline);
+
+/** A thread running a function of the harness. */
+struct thread;
+
+/** \brief Run \p run(\p arg) on a new thread; NULL if it cannot start. */
+struct thread *thread_start(void (*run)(void *), void *arg);
+/** \brief Wait for the thread to end and free it. */
+void thread_join(struct thread *t);
+
 /** \brief Start the socket library (WSAStartup on Windows). Returns 0 on success. */
 int net_init(void);
 

@@ -19,22 +19,15 @@
 
 #ifdef _WIN32
 #include <windows.h>
-#include <process.h>
-typedef CRITICAL_SECTION mutex_t;
-typedef CONDITION_VARIABLE cond_t;
 #else
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-typedef pthread_mutex_t mutex_t;
-typedef pthread_cond_t cond_t;
 extern char **environ;
 #endif
 
@@ -47,8 +40,7 @@ struct tail {
 };
 
 struct proc {
-    mutex_t lock;
-    cond_t changed;            /**< signalled on new output and at end of output */
+    struct monitor *mon;       /**< guards the fields below; notified on output and at its end */
     struct tail out, err;
     char first_line[LINE_SIZE];
     size_t first_line_len;
@@ -58,28 +50,16 @@ struct proc {
     HANDLE process;
     DWORD pid;
     HANDLE out_pipe, err_pipe;
-    HANDLE out_reader, err_reader;
+    struct thread *out_reader, *err_reader;
 #else
     pid_t pid;
     int pidfd;                 /**< becomes readable when the process ends */
     int out_pipe, err_pipe;
     int wake[2];               /**< written by proc_stop() to end the reader */
-    pthread_t reader;
+    struct thread *reader;
     int reaped, exit_code;
 #endif
 };
-
-int64_t now_ms(void)
-{
-#ifdef _WIN32
-    return (int64_t)GetTickCount64();
-#else
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-#endif
-}
 
 static void tail_append(struct tail *t, const char *data, size_t len)
 {
@@ -98,58 +78,10 @@ static void tail_append(struct tail *t, const char *data, size_t len)
     t->text[t->len] = '\0';
 }
 
-/* ---- the small part of threads that differs between the systems ---- */
-
-#ifdef _WIN32
-static void lock_init(struct proc *p) { InitializeCriticalSection(&p->lock); InitializeConditionVariable(&p->changed); }
-static void lock_destroy(struct proc *p) { DeleteCriticalSection(&p->lock); }
-static void lock(struct proc *p) { EnterCriticalSection(&p->lock); }
-static void unlock(struct proc *p) { LeaveCriticalSection(&p->lock); }
-static void notify(struct proc *p) { WakeAllConditionVariable(&p->changed); }
-
-/** Wait for a change until \p deadline; returns 0 once the deadline has passed. */
-static int wait_change(struct proc *p, int64_t deadline)
-{
-    int64_t left = deadline - now_ms();
-
-    if (left <= 0)
-        return 0;
-    SleepConditionVariableCS(&p->changed, &p->lock, (DWORD)left);
-    return 1;
-}
-#else
-static void lock_init(struct proc *p)
-{
-    pthread_condattr_t attr;
-
-    pthread_mutex_init(&p->lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* deadlines come from now_ms() */
-    pthread_cond_init(&p->changed, &attr);
-    pthread_condattr_destroy(&attr);
-}
-static void lock_destroy(struct proc *p) { pthread_cond_destroy(&p->changed); pthread_mutex_destroy(&p->lock); }
-static void lock(struct proc *p) { pthread_mutex_lock(&p->lock); }
-static void unlock(struct proc *p) { pthread_mutex_unlock(&p->lock); }
-static void notify(struct proc *p) { pthread_cond_broadcast(&p->changed); }
-
-static int wait_change(struct proc *p, int64_t deadline)
-{
-    struct timespec ts;
-
-    if (deadline <= now_ms())
-        return 0;
-    ts.tv_sec = (time_t)(deadline / 1000);
-    ts.tv_nsec = (long)(deadline % 1000) * 1000000L;
-    pthread_cond_timedwait(&p->changed, &p->lock, &ts);
-    return 1;
-}
-#endif
-
 /** \brief Record \p len bytes of output (len 0: the stream ended). */
 static void on_output(struct proc *p, int is_err, const char *data, size_t len)
 {
-    lock(p);
+    monitor_enter(p->mon);
     if (len == 0) {
         if (is_err) {
             p->err_ended = 1;
@@ -168,16 +100,16 @@ static void on_output(struct proc *p, int is_err, const char *data, size_t len)
                 p->first_line[p->first_line_len++] = data[i];
         }
     }
-    notify(p);
-    unlock(p);
+    monitor_notify(p->mon);
+    monitor_leave(p->mon);
 }
 
 int proc_first_line(struct proc *p, char *line, size_t size, int64_t deadline)
 {
     int done;
 
-    lock(p);
-    while (!p->first_line_done && wait_change(p, deadline))
+    monitor_enter(p->mon);
+    while (!p->first_line_done && monitor_wait(p->mon, deadline))
         ;
     done = p->first_line_done && !(p->out_ended && p->first_line_len == 0);
     if (done) {
@@ -190,7 +122,7 @@ int proc_first_line(struct proc *p, char *line, size_t size, int64_t deadline)
         memcpy(line, p->first_line, len);
         line[len] = '\0';
     }
-    unlock(p);
+    monitor_leave(p->mon);
     return done;
 }
 
@@ -199,17 +131,17 @@ static void wait_output_end(struct proc *p)
 {
     int64_t deadline = now_ms() + 2000;
 
-    lock(p);
-    while (!(p->out_ended && p->err_ended) && wait_change(p, deadline))
+    monitor_enter(p->mon);
+    while (!(p->out_ended && p->err_ended) && monitor_wait(p->mon, deadline))
         ;
-    unlock(p);
+    monitor_leave(p->mon);
 }
 
 static char *copy_tail(struct proc *p, const struct tail *t, char *buf, size_t size)
 {
-    lock(p);
+    monitor_enter(p->mon);
     snprintf(buf, size, "%s", t->text);
-    unlock(p);
+    monitor_leave(p->mon);
     return buf;
 }
 
@@ -224,7 +156,7 @@ struct reader_arg {
     int is_err;
 };
 
-static unsigned __stdcall reader_main(void *arg)
+static void reader_main(void *arg)
 {
     struct reader_arg *ra = arg;
     struct proc *p = ra->p;
@@ -237,22 +169,21 @@ static unsigned __stdcall reader_main(void *arg)
     while (ReadFile(pipe, buf, (DWORD)sizeof buf, &got, NULL) && got > 0)
         on_output(p, is_err, buf, got);
     on_output(p, is_err, NULL, 0);
-    return 0;
 }
 
-static HANDLE start_reader(struct proc *p, int is_err)
+static struct thread *start_reader(struct proc *p, int is_err)
 {
     struct reader_arg *ra = malloc(sizeof *ra);
-    uintptr_t h;
+    struct thread *t;
 
     if (ra == NULL)
         return NULL;
     ra->p = p;
     ra->is_err = is_err;
-    h = _beginthreadex(NULL, 0, reader_main, ra, 0, NULL);
-    if (h == 0)
+    t = thread_start(reader_main, ra);
+    if (t == NULL)
         free(ra);
-    return (HANDLE)h;
+    return t;
 }
 
 /** Append \p arg to \p cmd quoted the way the C runtime splits a command line. */
@@ -287,7 +218,11 @@ struct proc *proc_start(const char *exe, const char *const *args, char *err, siz
         snprintf(err, err_size, "out of memory");
         return NULL;
     }
-    lock_init(p);
+    p->mon = monitor_new();
+    if (p->mon == NULL) {
+        snprintf(err, err_size, "out of memory");
+        goto fail;
+    }
     append_quoted(cmd, sizeof cmd, exe);
     for (; *args; args++)
         append_quoted(cmd, sizeof cmd, *args);
@@ -329,7 +264,7 @@ fail:
     if (err_w) CloseHandle(err_w);
     if (p->out_pipe) CloseHandle(p->out_pipe);
     if (p->err_pipe) CloseHandle(p->err_pipe);
-    lock_destroy(p);
+    monitor_free(p->mon);
     free(p);
     return NULL;
 }
@@ -362,19 +297,21 @@ void proc_stop(struct proc *p)
         WaitForSingleObject(p->process, 5000);
     }
     /* The readers see the end of their pipes once the process is gone. */
-    if (p->out_reader) { WaitForSingleObject(p->out_reader, 5000); CloseHandle(p->out_reader); }
-    if (p->err_reader) { WaitForSingleObject(p->err_reader, 5000); CloseHandle(p->err_reader); }
+    if (p->out_reader)
+        thread_join(p->out_reader);
+    if (p->err_reader)
+        thread_join(p->err_reader);
     CloseHandle(p->out_pipe);
     CloseHandle(p->err_pipe);
     CloseHandle(p->process);
-    lock_destroy(p);
+    monitor_free(p->mon);
     free(p);
 }
 
 #else
 /* -------------------------------------------------------------- POSIX ---- */
 
-static void *reader_main(void *arg)
+static void reader_main(void *arg)
 {
     struct proc *p = arg;
     int open_streams = 2;
@@ -411,7 +348,6 @@ static void *reader_main(void *arg)
             }
         }
     }
-    return NULL;
 }
 
 /**
@@ -506,7 +442,12 @@ struct proc *proc_start(const char *exe, const char *const *args, char *err, siz
         return NULL;
     }
     p->pidfd = p->wake[0] = p->wake[1] = -1;
-    lock_init(p);
+    p->mon = monitor_new();
+    if (p->mon == NULL) {
+        snprintf(err, err_size, "out of memory");
+        free(p);
+        return NULL;
+    }
     if (ends_with_exe(exe)) {
         prepare_wine();
         argv[argc++] = COURSE_WINE;
@@ -535,7 +476,8 @@ struct proc *proc_start(const char *exe, const char *const *args, char *err, siz
     p->out_pipe = out[0];
     p->err_pipe = errp[0];
     p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
-    if (pthread_create(&p->reader, NULL, reader_main, p) != 0) {
+    p->reader = thread_start(reader_main, p);
+    if (p->reader == NULL) {
         snprintf(err, err_size, "cannot start a reader thread");
         p->out_pipe = p->err_pipe = -1;
         close(out[0]);
@@ -555,7 +497,7 @@ fail_after_spawn:
     if (p->pidfd >= 0) close(p->pidfd);
     if (p->wake[0] >= 0) close(p->wake[0]);
     if (p->wake[1] >= 0) close(p->wake[1]);
-    lock_destroy(p);
+    monitor_free(p->mon);
     free(p);
     return NULL;
 }
@@ -613,13 +555,13 @@ void proc_stop(struct proc *p)
     /* Ends the reader even if something still holds a pipe open; it cannot fail short of a bug. */
     if (write(p->wake[1], "x", 1) != 1)
         abort();
-    pthread_join(p->reader, NULL);
+    thread_join(p->reader);
     if (p->out_pipe >= 0) close(p->out_pipe);
     if (p->err_pipe >= 0) close(p->err_pipe);
     if (p->pidfd >= 0) close(p->pidfd);
     close(p->wake[0]);
     close(p->wake[1]);
-    lock_destroy(p);
+    monitor_free(p->mon);
     free(p);
 }
 #endif
