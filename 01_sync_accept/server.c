@@ -54,6 +54,7 @@ static const char *wsa_error_name(int code)
     case WSAEMFILE: return "WSAEMFILE";
     case WSAENETDOWN: return "WSAENETDOWN";
     case WSAENOBUFS: return "WSAENOBUFS";
+    case WSAENOTCONN: return "WSAENOTCONN";
     case WSAENOTSOCK: return "WSAENOTSOCK";
     case WSAESHUTDOWN: return "WSAESHUTDOWN";
     case WSAETIMEDOUT: return "WSAETIMEDOUT";
@@ -122,10 +123,11 @@ static int parse_options(int argc, char **argv, struct options *opts)
  * \brief Create the listening socket, bind it, listen, and print the
  * `listening on ADDRESS:PORT` line with the port the system really gave.
  *
- * Returns INVALID_SOCKET after printing which call failed. The caller owns
- * the socket and closes it.
+ * Writes the real "ADDRESS:PORT" into \p where, for later messages. Returns
+ * INVALID_SOCKET after printing which call failed. The caller owns the socket
+ * and closes it.
  */
-static SOCKET open_listener(const struct options *opts)
+static SOCKET open_listener(const struct options *opts, char *where, size_t where_size)
 {
     SOCKADDR_IN addr;
     int addr_len = (int)sizeof addr;
@@ -163,14 +165,18 @@ static SOCKET open_listener(const struct options *opts)
         print_error("getsockname", subject, WSAGetLastError());
         goto fail;
     }
-    printf("listening on %s:%u\n", opts->address, (unsigned)ntohs(addr.sin_port));
+    snprintf(where, where_size, "%s:%u", opts->address, (unsigned)ntohs(addr.sin_port));
+    printf("listening on %s\n", where);
     /* stdout is a pipe when a test runs us, so it is fully buffered: without
      * the flush the line would sit in our buffer and the test would wait. */
-    fflush(stdout);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "fflush(stdout): the listening line could not be written\n");
+        goto fail;
+    }
     return listener;
 
 fail:
-    closesocket(listener);
+    (void)closesocket(listener); /* already failing: the first error is the one to report */
     return INVALID_SOCKET;
 }
 //! [open_listener]
@@ -232,7 +238,8 @@ static void serve_client(SOCKET client, const char *peer)
             break;
         }
     }
-    closesocket(client);
+    if (closesocket(client) == SOCKET_ERROR)
+        print_error("closesocket", peer, WSAGetLastError());
 }
 //! [serve_client]
 
@@ -247,11 +254,22 @@ static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
 
 //! [accept_loop]
 /**
+ * \brief Whether an accept() error means the listening socket itself is
+ * broken. Everything else (a client that reset or gave up before we took it,
+ * a short-lived lack of sockets or buffers) is one connection's problem.
+ */
+static int listener_is_broken(int error)
+{
+    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT || error == WSANOTINITIALISED ||
+           error == WSAENETDOWN;
+}
+
+/**
  * \brief Accept clients one after the other and serve each to the end.
  *
- * Returns when accept() fails in a way that retrying cannot fix.
+ * Returns only when the listening socket is broken.
  */
-static void accept_loop(SOCKET listener)
+static void accept_loop(SOCKET listener, const char *where)
 {
     for (;;) {
         SOCKADDR_IN peer_addr;
@@ -262,12 +280,14 @@ static void accept_loop(SOCKET listener)
         if (client == INVALID_SOCKET) {
             int error = WSAGetLastError();
 
-            print_error("accept", "", error);
-            /* A client that reset before we took it, or a momentary shortage
-             * of sockets or buffers: the listener is still good. */
-            if (error == WSAECONNRESET || error == WSAEMFILE || error == WSAENOBUFS)
-                continue;
-            return;
+            print_error("accept", where, error);
+            if (listener_is_broken(error))
+                return;
+            /* Out of sockets or buffers: give the system a moment instead of
+             * spinning on the same error. */
+            if (error == WSAEMFILE || error == WSAENOBUFS)
+                Sleep(100);
+            continue;
         }
         format_peer(&peer_addr, peer, sizeof peer);
         /* While this call runs, every other client waits: the limit of
@@ -286,28 +306,31 @@ static void accept_loop(SOCKET listener)
 int main(int argc, char **argv)
 {
     struct options opts;
+    char where[64];
     WSADATA wsa;
     SOCKET listener;
     int error;
 
-    if (parse_options(argc, argv, &opts) != 0) {
-        print_usage();
-        return 2;
-    }
+    /* Winsock first: parse_options() uses inet_pton(), a Winsock call. */
     error = WSAStartup(MAKEWORD(2, 2), &wsa);
     if (error != 0) {
         /* WSAStartup returns its error: WSAGetLastError() needs a started Winsock. */
         print_error("WSAStartup", "2.2", error);
         return 1;
     }
-    listener = open_listener(&opts);
+    if (parse_options(argc, argv, &opts) != 0) {
+        print_usage();
+        (void)WSACleanup(); /* the process ends anyway; nothing to do if it fails */
+        return 2;
+    }
+    listener = open_listener(&opts, where, sizeof where);
     if (listener == INVALID_SOCKET) {
-        WSACleanup();
+        (void)WSACleanup();
         return 1;
     }
-    accept_loop(listener);
-    closesocket(listener);
-    WSACleanup();
-    return 1; /* accept_loop() returns only on a fatal error */
+    accept_loop(listener, where);
+    (void)closesocket(listener); /* ending anyway: an error here changes nothing */
+    (void)WSACleanup();
+    return 1; /* accept_loop() returns only when the listener is broken */
 }
 //! [main]

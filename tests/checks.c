@@ -12,6 +12,7 @@
 
 enum {
     START_BUDGET_MS = 20000,   /**< Wine's first start in a busy test run can be slow */
+    CONNECT_BUDGET_MS = 10000, /**< a listening server completes a connection at once */
     CHECK_BUDGET_MS = 60000,   /**< a correct server needs well under a second for any check */
     STALL_BUDGET_MS = 5000,    /**< an exchange in which nothing moves for this long has failed */
     EXIT_BUDGET_MS = 10000,    /**< for a program that should end by itself */
@@ -236,7 +237,7 @@ static int judge_echo(struct result *r, const char *what, const struct exchange 
 static sock_t connect_client(const struct target *t, struct result *r, const char *who)
 {
     char err[256];
-    sock_t s = net_connect(t->host, t->port, now_ms() + CHECK_BUDGET_MS, err, sizeof err);
+    sock_t s = net_connect(t->host, t->port, now_ms() + CONNECT_BUDGET_MS, err, sizeof err);
 
     if (s == BAD_SOCKET)
         fail(r, "is the server still running and accepting?", "%s could not connect: %s", who, err);
@@ -277,6 +278,25 @@ static int fresh_client_is_served(const struct target *t, struct result *r, cons
 
     net_close(s);
     return ok;
+}
+
+/**
+ * \brief Wait for one byte, the end of the stream or an error, up to
+ * \p deadline. Returns 1 (a byte), 0 (end of stream), -1 (error or reset) or
+ * -3 (nothing happened).
+ */
+static long read_one_byte(sock_t s, unsigned char *byte, int64_t deadline)
+{
+    for (;;) {
+        int ready = net_wait(s, NET_READABLE, deadline);
+        long n;
+
+        if (ready <= 0)
+            return ready < 0 ? -1 : -3;
+        n = net_recv(s, byte, 1);
+        if (n != -2) /* -2: woken, but nothing to read after all */
+            return n;
+    }
 }
 
 /* ------------------------------------------------------------- checks ---- */
@@ -356,6 +376,8 @@ static void echoes_everything_then_closes_after_half_close(const struct target *
     sock_t s = connect_client(t, r, "the client");
 
     expect(r, "after shutdown(SD_SEND) by the client: all 100 KiB back, then end of stream (recv() == 0)");
+    if (out == NULL || in == NULL)
+        fail(r, NULL, "the harness ran out of memory");
     if (s == BAD_SOCKET || out == NULL || in == NULL)
         goto done;
     memset(&x, 0, sizeof x);
@@ -366,7 +388,7 @@ static void echoes_everything_then_closes_after_half_close(const struct target *
     x.half_close = 1;
     if (!judge_echo(r, "before the end of stream", &x, exchange_run(s, &x, now_ms() + CHECK_BUDGET_MS)))
         goto done;
-    switch (net_wait(s, NET_READABLE, now_ms() + EXIT_BUDGET_MS) > 0 ? net_recv(s, &extra, 1) : -3) {
+    switch (read_one_byte(s, &extra, now_ms() + EXIT_BUDGET_MS)) {
     case 0:
         pass(r, "100 KiB back, then end of stream");
         break;
@@ -400,6 +422,8 @@ static size_t send_until_pushed_back(sock_t s, struct result *r, const unsigned 
         int ready = net_wait(s, NET_WRITABLE, now_ms() + STALL_MS);
         long n;
 
+        if (ready == 0 && sent == 0)
+            fail(r, "accept the connection and read from it", "the server took no data at all");
         if (ready == 0)
             return sent; /* no room for STALL_MS: everything between us is full */
         n = ready > 0 ? net_send(s, data + sent, len - sent) : -1;
@@ -427,6 +451,8 @@ static void survives_a_client_that_sends_without_reading(const struct target *t,
 
     expect(r, "a client that sends without reading until the server pushes back gets every byte once it "
               "reads, and the next client is served");
+    if (out == NULL || in == NULL)
+        fail(r, NULL, "the harness ran out of memory");
     if (s == BAD_SOCKET || out == NULL || in == NULL)
         goto done;
     net_small_buffers(s, 64 * KIB);
@@ -459,6 +485,8 @@ static void serves_the_next_client_after_a_reset_mid_transfer(const struct targe
     sock_t s = connect_client(t, r, "the client that resets");
 
     expect(r, "a client resets in the middle of a 4 MiB transfer; the server lives on and serves the next client");
+    if (out == NULL)
+        fail(r, NULL, "the harness ran out of memory");
     if (s == BAD_SOCKET || out == NULL)
         goto done;
     net_small_buffers(s, 64 * KIB);
@@ -466,7 +494,7 @@ static void serves_the_next_client_after_a_reset_mid_transfer(const struct targe
     /* The transfer is under way once the first echoed byte is back. */
     if (send_until_pushed_back(s, r, out, LEN) == 0)
         goto done;
-    if (net_wait(s, NET_READABLE, now_ms() + CHECK_BUDGET_MS) <= 0 || net_recv(s, &first, 1) != 1) {
+    if (read_one_byte(s, &first, now_ms() + CHECK_BUDGET_MS) != 1) {
         fail(r, "echo what arrives as it arrives", "no echo at all for the client before its reset");
         goto done;
     }
@@ -500,6 +528,33 @@ static void serves_the_next_client_after_a_reset_while_idle(const struct target 
         pass(r, "the server survived an idle reset and served the next client");
 }
 
+/*
+ * A client connects and resets before the server has accepted it (with one
+ * client at a time: while another client is served). Catches an accept loop
+ * that ends on any accept() error: under Wine such a client comes out of
+ * accept() as WSAENOTCONN, on Windows often as WSAECONNRESET.
+ */
+static void serves_the_next_client_after_a_reset_before_accept(const struct target *t, struct result *r)
+{
+    sock_t first = connect_client(t, r, "the first client"), early = BAD_SOCKET;
+
+    expect(r, "a client resets before the server accepted it; the server lives on and serves the next client");
+    if (first == BAD_SOCKET || !echo_on(first, r, "the first client", 10, 0, 31))
+        goto done;
+    early = connect_client(t, r, "the client that resets");
+    if (early == BAD_SOCKET)
+        goto done;
+    net_reset(early);
+    early = BAD_SOCKET;
+    net_close(first);
+    first = BAD_SOCKET;
+    if (fresh_client_is_served(t, r, "the client after the reset", 64 * KIB))
+        pass(r, "the server survived a client that reset before being accepted, and served the next one");
+done:
+    net_close(first);
+    net_close(early);
+}
+
 /** \brief \p text contains one of the NULL-terminated \p words (lower case), ignoring case. */
 static int mentions(const char *text, const char *const *words)
 {
@@ -515,13 +570,23 @@ static int mentions(const char *text, const char *const *words)
     return 0;
 }
 
+/** \brief mentions() for each of the NULL-terminated \p lists. */
+static int mentions_all(const char *text, const char *const *const *lists)
+{
+    for (; *lists; lists++)
+        if (!mentions(text, *lists))
+            return 0;
+    return 1;
+}
+
 /**
  * \brief Run the program with \p args and check that it ends by itself with
- * \p want_code, says one of \p want_words on stderr, and
+ * \p want_code, says on stderr one word of each list in \p want_words
+ * (NULL-terminated lists of lists), and
  * prints nothing on stdout. Returns 1 when it did.
  */
 static int ends_with_error(const struct target *t, struct result *r, const char *const *args, const char *shown,
-                           int want_code, const char *const *want_words, const char *hint)
+                           int want_code, const char *const *const *want_words, const char *hint)
 {
     char err[256], out_text[256], err_text[1024];
     int code = -1, ok = 0;
@@ -538,7 +603,7 @@ static int ends_with_error(const struct target *t, struct result *r, const char 
         one_line(proc_stderr(p, err_text, sizeof err_text));
         if (code != want_code)
             fail(r, hint, "'%s' exited with code %d (stderr: '%s')", shown, code, err_text);
-        else if (!mentions(err_text, want_words))
+        else if (!mentions_all(err_text, want_words))
             fail(r, hint, "'%s' exited with code %d but stderr said '%s'", shown, code, err_text);
         else if (out_text[0])
             fail(r, "stdout is for the listening line only", "'%s' printed '%s' on stdout", shown, out_text);
@@ -551,12 +616,16 @@ static int ends_with_error(const struct target *t, struct result *r, const char 
 
 static void rejects_bad_command_lines_with_usage(const struct target *t, struct result *r)
 {
-    static const char *const bad[][4] = {
-        { "abc", NULL }, { "65536", NULL }, { "-1", NULL }, { "80x", NULL },
-        { "0", "not-an-address", NULL }, { "0", "127.0.0.1", "extra", NULL },
-    };
-    static const char *const shown[] = {
-        "abc", "65536", "-1", "80x", "0 not-an-address", "0 127.0.0.1 extra",
+    static const struct {
+        const char *shown;
+        const char *args[4];
+    } bad[] = {
+        { "abc", { "abc", NULL } },
+        { "65536", { "65536", NULL } },
+        { "-1", { "-1", NULL } },
+        { "80x", { "80x", NULL } },
+        { "0 not-an-address", { "0", "not-an-address", NULL } },
+        { "0 127.0.0.1 extra", { "0", "127.0.0.1", "extra", NULL } },
     };
 
     expect(r, "for each bad command line: a usage line on stderr and exit code 2");
@@ -565,10 +634,11 @@ static void rejects_bad_command_lines_with_usage(const struct target *t, struct 
         pass(r, "skipped: needs --exe, to start the program itself");
         return;
     }
-    static const char *const usage[] = { "usage", NULL };
+    static const char *const usage_word[] = { "usage", NULL };
+    static const char *const *const usage[] = { usage_word, NULL };
 
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        if (!ends_with_error(t, r, bad[i], shown[i], 2, usage,
+        if (!ends_with_error(t, r, bad[i].args, bad[i].shown, 2, usage,
                              "check the argument count, and parse the port with strtoul() and an end check "
                              "(atoi takes '80x' as 80), then print 'usage: ...' to stderr and return 2"))
             return;
@@ -579,6 +649,9 @@ static void reports_a_port_in_use_naming_bind(const struct target *t, struct res
 {
     char port_text[16];
     const char *args[] = { port_text, NULL };
+    static const char *const bind_call[] = { "bind", NULL };
+    static const char *const in_use[] = { "10048", "wsaeaddrinuse", "in use", "only one usage", NULL };
+    static const char *const *const bind_and_error[] = { bind_call, in_use, NULL };
     unsigned port = 0;
     sock_t holder;
 
@@ -595,14 +668,9 @@ static void reports_a_port_in_use_naming_bind(const struct target *t, struct res
         return;
     }
     snprintf(port_text, sizeof port_text, "%u", port);
-    static const char *const bind_call[] = { "bind", NULL };
-    static const char *const in_use[] = { "10048", "wsaeaddrinuse", "in use", "only one usage", NULL };
-
-    if (ends_with_error(t, r, args, port_text, 1, bind_call,
+    if (ends_with_error(t, r, args, port_text, 1, bind_and_error,
                         "report the failed call and its error, e.g. 'bind 127.0.0.1:5000: WSAEADDRINUSE "
-                        "(10048)', then return 1") &&
-        ends_with_error(t, r, args, port_text, 1, in_use,
-                        "name the error too: WSAGetLastError() and its text"))
+                        "(10048)' from WSAGetLastError(), then return 1"))
         pass(r, "port %s in use: bind and the error on stderr, exit code 1", port_text);
     net_close(holder);
 }
@@ -750,6 +818,8 @@ void check_run(const struct check *c, struct target *t, struct result *r)
     memset(r, 0, sizeof *r);
     r->passed = 1;
     c->run(t, r);
+    if (r->passed && r->got[0] == '\0') /* every path must say what it saw: silence is no pass */
+        fail(r, NULL, "no verdict: the check ended without saying what it saw (a harness bug)");
     /* A failure may be the server dying: give its exit a moment to show, it is the real cause. */
     if (t->server && proc_wait(t->server, now_ms() + (r->passed ? 0 : 1000), &code)) {
         r->passed = 0;
