@@ -97,6 +97,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < check_count; i++)
         if (check_applies(&checks[i], o.lesson) && (o.check == NULL || strcmp(o.check, checks[i].name) == 0))
             run_one(&checks[i], &o, counts);
+    if (counts[0] + counts[1] + counts[2] == 0) {
+        printf("no check ran\n");
+        return 1;
+    }
     if (counts[2])
         printf("%d passed, %d failed, %d skipped\n", counts[0], counts[1], counts[2]);
     else

@@ -43,6 +43,8 @@ struct thread;
 
 /** \brief Run \p run(\p arg) on a new thread; NULL if it cannot start. */
 struct thread *thread_start(void (*run)(void *), void *arg);
+/** \brief Windows: end a blocking read the thread is in (CancelSynchronousIo). POSIX: nothing. */
+void thread_cancel_io(struct thread *t);
 /** \brief Wait for the thread to end and free it. */
 void thread_join(struct thread *t);
 

@@ -83,6 +83,53 @@ static int set_nonblocking(sock_t s)
 #endif
 }
 
+/**
+ * \brief A TCP socket that the programs the harness starts do not inherit: a
+ * copy in a server would keep a connection open after the harness closed or
+ * reset it.
+ */
+static sock_t new_socket(int family)
+{
+#ifdef _WIN32
+    return WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+#else
+    return socket(family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+#endif
+}
+
+/**
+ * \brief Wait until a non-blocking connect() has finished, up to \p deadline;
+ * returns 0 or the error. Windows: select(), because WSAPoll() before
+ * Windows 10 2004 never reports a failed connect.
+ */
+static int finish_connect(sock_t s, int64_t deadline)
+{
+    int so_error = 0;
+    sock_len_t len = (sock_len_t)sizeof so_error;
+#ifdef _WIN32
+    fd_set writable, failed;
+    struct timeval tv;
+    int64_t left = deadline - now_ms();
+
+    FD_ZERO(&writable);
+    FD_ZERO(&failed);
+    FD_SET(s, &writable);
+    FD_SET(s, &failed);
+    if (left < 0)
+        left = 0;
+    tv.tv_sec = (long)(left / 1000);
+    tv.tv_usec = (long)(left % 1000) * 1000;
+    if (select(0, NULL, &writable, &failed, &tv) <= 0)
+        return WSAETIMEDOUT;
+#else
+    if (net_wait(s, NET_WRITABLE, deadline) <= 0)
+        return ETIMEDOUT;
+#endif
+    if (getsockopt(s, SOL_SOCKET, SO_ERROR, (char *)&so_error, &len) != 0)
+        return last_error();
+    return so_error;
+}
+
 int net_wait(sock_t s, int events, int64_t deadline)
 {
     for (;;) {
@@ -120,9 +167,8 @@ sock_t net_connect(const char *host, unsigned port, int64_t deadline, char *err,
 {
     struct addrinfo hints, *list = NULL;
     char service[16], text[160];
-    sock_t s;
-    int rc, one = 1, so_error = 0;
-    sock_len_t len = (sock_len_t)sizeof so_error;
+    sock_t s = BAD_SOCKET;
+    int rc, one = 1;
 
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
@@ -133,40 +179,36 @@ sock_t net_connect(const char *host, unsigned port, int64_t deadline, char *err,
         snprintf(err, err_size, "cannot resolve %s: %s", host, gai_strerror(rc));
         return BAD_SOCKET;
     }
-    s = socket(list->ai_family, SOCK_STREAM, IPPROTO_TCP);
-    if (s == BAD_SOCKET || set_nonblocking(s) != 0) {
-        snprintf(err, err_size, "socket: %s", net_error_text(text, sizeof text));
-        goto fail;
-    }
-    /* One-byte writes must leave as one-byte segments, not wait for an ACK. */
-    (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, (sock_len_t)sizeof one);
-    if (connect(s, list->ai_addr, (sock_len_t)list->ai_addrlen) != 0 && !in_progress(last_error())) {
-        snprintf(err, err_size, "connect to %s:%u: %s", host, port, net_error_text(text, sizeof text));
-        goto fail;
-    }
-    if (net_wait(s, NET_WRITABLE, deadline) <= 0) {
-        snprintf(err, err_size, "connect to %s:%u: no answer in time", host, port);
-        goto fail;
-    }
-    if (getsockopt(s, SOL_SOCKET, SO_ERROR, (char *)&so_error, &len) != 0 || so_error != 0) {
-        snprintf(err, err_size, "connect to %s:%u: %s", host, port, error_text(so_error, text, sizeof text));
-        goto fail;
+    /* Every address in turn: "localhost" is often ::1 first, and a lesson listens on 127.0.0.1. */
+    snprintf(err, err_size, "connect to %s:%u: no address", host, port);
+    for (const struct addrinfo *ai = list; ai != NULL; ai = ai->ai_next) {
+        s = new_socket(ai->ai_family);
+        if (s == BAD_SOCKET || set_nonblocking(s) != 0) {
+            snprintf(err, err_size, "socket: %s", net_error_text(text, sizeof text));
+            net_close(s);
+            s = BAD_SOCKET;
+            continue;
+        }
+        /* One-byte writes must leave as one-byte segments, not wait for an ACK. */
+        (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, (sock_len_t)sizeof one);
+        rc = connect(s, ai->ai_addr, (sock_len_t)ai->ai_addrlen) == 0 ? 0 : last_error();
+        if (rc == 0 || in_progress(rc))
+            rc = finish_connect(s, deadline);
+        if (rc == 0)
+            break;
+        snprintf(err, err_size, "connect to %s:%u: %s", host, port, error_text(rc, text, sizeof text));
+        net_close(s);
+        s = BAD_SOCKET;
     }
     freeaddrinfo(list);
     return s;
-
-fail:
-    if (s != BAD_SOCKET)
-        closesocket(s);
-    freeaddrinfo(list);
-    return BAD_SOCKET;
 }
 
 sock_t net_listen_loopback(unsigned *port)
 {
     struct sockaddr_in addr;
     sock_len_t len = (sock_len_t)sizeof addr;
-    sock_t s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    sock_t s = new_socket(AF_INET);
 
     if (s == BAD_SOCKET)
         return BAD_SOCKET;

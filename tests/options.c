@@ -78,6 +78,11 @@ int options_parse(int argc, char **argv, struct options *o)
             return OPTIONS_BAD;
         }
     }
+    if (o->check && o->lesson && !check_applies(check_find(o->check), o->lesson)) {
+        fprintf(stderr, "%s: '%s' is not one of lesson %02d's checks (--list --lesson %02d shows them)\n", argv[0],
+                o->check, o->lesson, o->lesson);
+        return OPTIONS_BAD;
+    }
     if (o->list)
         return OPTIONS_OK;
     if (o->lesson == 0 || (o->exe == NULL) == (o->connect == NULL)) {

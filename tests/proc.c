@@ -186,23 +186,43 @@ static struct thread *start_reader(struct proc *p, int is_err)
     return t;
 }
 
-/** Append \p arg to \p cmd quoted the way the C runtime splits a command line. */
-static void append_quoted(char *cmd, size_t size, const char *arg)
+/**
+ * \brief Append \p arg to \p cmd, quoted the way the C runtime splits a
+ * command line: backslashes are doubled before a quote and before the closing
+ * quote. Returns -1 when it does not fit.
+ */
+static int append_quoted(char *cmd, size_t size, const char *arg)
 {
     size_t n = strlen(cmd);
 
-    if (n + 1 < size && n > 0)
+    if (n + 4 > size)
+        return -1;
+    if (n > 0)
         cmd[n++] = ' ';
-    if (n + 1 < size)
-        cmd[n++] = '"';
-    for (const char *c = arg; *c && n + 3 < size; c++) {
+    cmd[n++] = '"';
+    for (const char *c = arg;; c++) {
+        size_t slashes = 0;
+
+        while (*c == '\\') {
+            slashes++;
+            c++;
+        }
+        /* Before a quote or the end, each backslash is doubled; elsewhere it stands for itself. */
+        if (*c == '"' || *c == '\0')
+            slashes *= 2;
+        if (n + slashes + 4 > size)
+            return -1;
+        memset(cmd + n, '\\', slashes);
+        n += slashes;
+        if (*c == '\0')
+            break;
         if (*c == '"')
             cmd[n++] = '\\';
         cmd[n++] = *c;
     }
-    if (n + 1 < size)
-        cmd[n++] = '"';
+    cmd[n++] = '"';
     cmd[n] = '\0';
+    return 0;
 }
 
 struct proc *proc_start(const char *exe, const char *const *args, char *err, size_t err_size)
@@ -210,7 +230,7 @@ struct proc *proc_start(const char *exe, const char *const *args, char *err, siz
     SECURITY_ATTRIBUTES inherit = { (DWORD)sizeof inherit, NULL, TRUE };
     STARTUPINFOA si;
     PROCESS_INFORMATION pi;
-    HANDLE out_w = NULL, err_w = NULL;
+    HANDLE out_w = NULL, err_w = NULL, null_in = INVALID_HANDLE_VALUE;
     char cmd[4096] = "";
     struct proc *p = calloc(1, sizeof *p);
 
@@ -223,9 +243,16 @@ struct proc *proc_start(const char *exe, const char *const *args, char *err, siz
         snprintf(err, err_size, "out of memory");
         goto fail;
     }
-    append_quoted(cmd, sizeof cmd, exe);
-    for (; *args; args++)
-        append_quoted(cmd, sizeof cmd, *args);
+    {
+        int too_long = append_quoted(cmd, sizeof cmd, exe);
+
+        for (; *args && !too_long; args++)
+            too_long = append_quoted(cmd, sizeof cmd, *args);
+        if (too_long) {
+            snprintf(err, err_size, "the command line for %s is too long", exe);
+            goto fail;
+        }
+    }
     if (!CreatePipe(&p->out_pipe, &out_w, &inherit, 0) || !CreatePipe(&p->err_pipe, &err_w, &inherit, 0)) {
         snprintf(err, err_size, "CreatePipe: error %lu", (unsigned long)GetLastError());
         goto fail;
@@ -236,7 +263,9 @@ struct proc *proc_start(const char *exe, const char *const *args, char *err, siz
     memset(&si, 0, sizeof si);
     si.cb = (DWORD)sizeof si;
     si.dwFlags = STARTF_USESTDHANDLES;
-    si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
+    /* The server reads nothing from the console: NUL, so a test never waits on a keyboard. */
+    null_in = CreateFileA("NUL", GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, &inherit, OPEN_EXISTING, 0, NULL);
+    si.hStdInput = null_in;
     si.hStdOutput = out_w;
     si.hStdError = err_w;
     /* A process group of its own, so proc_interrupt() can send it Ctrl+Break. */
@@ -245,6 +274,8 @@ struct proc *proc_start(const char *exe, const char *const *args, char *err, siz
         goto fail;
     }
     CloseHandle(pi.hThread);
+    CloseHandle(null_in);
+    null_in = INVALID_HANDLE_VALUE;
     p->process = pi.hProcess;
     p->pid = pi.dwProcessId;
     CloseHandle(out_w);
@@ -260,6 +291,7 @@ struct proc *proc_start(const char *exe, const char *const *args, char *err, siz
     return p;
 
 fail:
+    if (null_in != INVALID_HANDLE_VALUE) CloseHandle(null_in);
     if (out_w) CloseHandle(out_w);
     if (err_w) CloseHandle(err_w);
     if (p->out_pipe) CloseHandle(p->out_pipe);
@@ -296,11 +328,20 @@ void proc_stop(struct proc *p)
         TerminateProcess(p->process, 1);
         WaitForSingleObject(p->process, 5000);
     }
-    /* The readers see the end of their pipes once the process is gone. */
-    if (p->out_reader)
-        thread_join(p->out_reader);
-    if (p->err_reader)
-        thread_join(p->err_reader);
+    /* The readers see the end of their pipes once the process is gone, unless a process it started
+     * still holds them: then their reads are cancelled. */
+    for (int i = 0; i < 2; i++) {
+        struct thread *reader = i ? p->err_reader : p->out_reader;
+
+        if (reader == NULL)
+            continue;
+        monitor_enter(p->mon);
+        while (!(i ? p->err_ended : p->out_ended) && monitor_wait(p->mon, now_ms() + 2000))
+            ;
+        monitor_leave(p->mon);
+        thread_cancel_io(reader);
+        thread_join(reader);
+    }
     CloseHandle(p->out_pipe);
     CloseHandle(p->err_pipe);
     CloseHandle(p->process);

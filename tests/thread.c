@@ -108,6 +108,11 @@ struct thread *thread_start(void (*run)(void *), void *arg)
     return t;
 }
 
+void thread_cancel_io(struct thread *t)
+{
+    (void)CancelSynchronousIo(t->handle); /* fails harmlessly when the thread is not in a read */
+}
+
 void thread_join(struct thread *t)
 {
     WaitForSingleObject(t->handle, INFINITE);
@@ -176,6 +181,11 @@ struct thread *thread_start(void (*run)(void *), void *arg)
         return NULL;
     }
     return t;
+}
+
+void thread_cancel_io(struct thread *t)
+{
+    (void)t; /* POSIX readers wait in poll() with a wake-up pipe instead */
 }
 
 void thread_join(struct thread *t)
