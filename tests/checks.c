@@ -301,6 +301,11 @@ static long read_one_byte(sock_t s, unsigned char *byte, int64_t deadline)
 
 /* ------------------------------------------------------------- checks ---- */
 
+/*
+ * The line the harness and teachers rely on. Catches printing the port that was asked for (0)
+ * instead of the one getsockname() reports, a forgotten fflush(stdout), binding 0.0.0.0 by
+ * default, and chatter on stdout.
+ */
 static void prints_the_listening_line(const struct target *t, struct result *r)
 {
     char expected[64], out[1024];
@@ -329,6 +334,10 @@ static void prints_the_listening_line(const struct target *t, struct result *r)
     pass(r, "'%s', and a client of that port was echoed", t->listening_line);
 }
 
+/*
+ * Echo is bytes, not text. Catches a buffer treated as a C string (stops at NUL), a fixed reply,
+ * and data lost or reordered at any size from 1 B to 4 MiB.
+ */
 static void echoes_random_binary_payloads(const struct target *t, struct result *r)
 {
     static const size_t sizes[] = { 1, 2, 100, 4096, 65536 + 13, MIB, 4 * MIB + 1 };
@@ -348,6 +357,10 @@ static void echoes_random_binary_payloads(const struct target *t, struct result 
     pass(r, "7 payloads from 1 B to 4 MiB came back byte for byte");
 }
 
+/*
+ * A long transfer with both directions busy at once. Catches a partial send() that is not
+ * continued and a receive buffer reused before its bytes were sent back.
+ */
 static void echoes_a_bulk_transfer_while_sending(const struct target *t, struct result *r)
 {
     sock_t s = connect_client(t, r, "the client");
@@ -358,6 +371,9 @@ static void echoes_a_bulk_transfer_while_sending(const struct target *t, struct 
     net_close(s);
 }
 
+/*
+ * Many tiny segments. Catches code that assumes one recv() per message or a minimum size.
+ */
 static void echoes_one_byte_writes(const struct target *t, struct result *r)
 {
     sock_t s = connect_client(t, r, "the client");
@@ -368,6 +384,10 @@ static void echoes_one_byte_writes(const struct target *t, struct result *r)
     net_close(s);
 }
 
+/*
+ * The client's FIN. Catches a server that never closes after recv() returns 0 (the client waits
+ * forever), that closes before sending what it owes, or that resets instead of closing.
+ */
 static void echoes_everything_then_closes_after_half_close(const struct target *t, struct result *r)
 {
     enum { LEN = 100 * KIB };
@@ -440,6 +460,11 @@ static size_t send_until_pushed_back(sock_t s, struct result *r, const unsigned 
     return sent;
 }
 
+/*
+ * Back-pressure: a client floods without reading until every buffer between us is full. Catches a
+ * server that gives up on a client whose send() cannot make progress, or loses bytes when it can
+ * again.
+ */
 static void survives_a_client_that_sends_without_reading(const struct target *t, struct result *r)
 {
     enum { LIMIT = 32 * MIB };
@@ -478,6 +503,10 @@ done:
     free(in);
 }
 
+/*
+ * A reset while the server is sending. Catches a server that ends (or hangs) when send() fails
+ * with WSAECONNRESET.
+ */
 static void serves_the_next_client_after_a_reset_mid_transfer(const struct target *t, struct result *r)
 {
     enum { LEN = 4 * MIB };
@@ -507,6 +536,10 @@ done:
     free(out);
 }
 
+/*
+ * A reset while the server waits in recv(). Catches a server that ends when recv() fails with
+ * WSAECONNRESET.
+ */
 static void serves_the_next_client_after_a_reset_while_idle(const struct target *t, struct result *r)
 {
     sock_t s = connect_client(t, r, "the client that resets");
@@ -614,6 +647,10 @@ static int ends_with_error(const struct target *t, struct result *r, const char 
     return ok;
 }
 
+/*
+ * The command-line contract. Catches atoi() for the port ("80x" is 80), no range check, an
+ * unchecked address and extra arguments that are silently ignored.
+ */
 static void rejects_bad_command_lines_with_usage(const struct target *t, struct result *r)
 {
     static const struct {
@@ -645,6 +682,10 @@ static void rejects_bad_command_lines_with_usage(const struct target *t, struct 
     pass(r, "6 bad command lines: usage on stderr, exit code 2");
 }
 
+/*
+ * A failed start names the call and the error. Catches SO_REUSEADDR (on Windows it lets the
+ * bind succeed on a port in use), a silent exit and an exit code of 0.
+ */
 static void reports_a_port_in_use_naming_bind(const struct target *t, struct result *r)
 {
     char port_text[16];
@@ -675,6 +716,10 @@ static void reports_a_port_in_use_naming_bind(const struct target *t, struct res
     net_close(holder);
 }
 
+/*
+ * Lesson 01's limit, shown: one client at a time. A second client's connection completes (the
+ * system accepts it into the backlog) but it gets no echo until the first leaves.
+ */
 static void second_client_waits_until_the_first_leaves(const struct target *t, struct result *r)
 {
     sock_t first = connect_client(t, r, "the first client"), second = BAD_SOCKET;
@@ -726,6 +771,9 @@ done:
     net_close(second);
 }
 
+/*
+ * The same situation turned around, for every lesson after 01: the limit is gone.
+ */
 static void serves_a_second_client_while_the_first_stays(const struct target *t, struct result *r)
 {
     sock_t first = connect_client(t, r, "the first client"), second = BAD_SOCKET;
