@@ -299,6 +299,22 @@ static long read_one_byte(sock_t s, unsigned char *byte, int64_t deadline)
     }
 }
 
+/**
+ * \brief A first client connects and is echoed (so the server has taken it),
+ * then a second client, \p second_who, connects. Returns 1 when both are
+ * connected; the caller closes both sockets.
+ */
+static int first_served_then_second(const struct target *t, struct result *r, sock_t *first, sock_t *second,
+                                    const char *second_who)
+{
+    *second = BAD_SOCKET;
+    *first = connect_client(t, r, "the first client");
+    if (*first == BAD_SOCKET || !echo_on(*first, r, "the first client", 10, 0, 19))
+        return 0;
+    *second = connect_client(t, r, second_who);
+    return *second != BAD_SOCKET;
+}
+
 /* ------------------------------------------------------------- checks ---- */
 
 /*
@@ -569,13 +585,10 @@ static void serves_the_next_client_after_a_reset_while_idle(const struct target 
  */
 static void serves_the_next_client_after_a_reset_before_accept(const struct target *t, struct result *r)
 {
-    sock_t first = connect_client(t, r, "the first client"), early = BAD_SOCKET;
+    sock_t first, early;
 
     expect(r, "a client resets before the server accepted it; the server lives on and serves the next client");
-    if (first == BAD_SOCKET || !echo_on(first, r, "the first client", 10, 0, 31))
-        goto done;
-    early = connect_client(t, r, "the client that resets");
-    if (early == BAD_SOCKET)
+    if (!first_served_then_second(t, r, &first, &early, "the client that resets"))
         goto done;
     net_reset(early);
     early = BAD_SOCKET;
@@ -722,13 +735,12 @@ static void reports_a_port_in_use_naming_bind(const struct target *t, struct res
  */
 static void second_client_waits_until_the_first_leaves(const struct target *t, struct result *r)
 {
-    sock_t first = connect_client(t, r, "the first client"), second = BAD_SOCKET;
+    sock_t first, second;
 
     expect(r, "while a first client stays connected, a second one gets no echo; once the first leaves, it does");
-    if (first == BAD_SOCKET || !echo_on(first, r, "the first client", 10, 0, 19))
+    if (!first_served_then_second(t, r, &first, &second, "the second client"))
         goto done;
-    second = connect_client(t, r, "the second client");
-    if (second == BAD_SOCKET || net_send(second, "second", 6) != 6) {
+    if (net_send(second, "second", 6) != 6) {
         fail(r, NULL, "the second client could not send");
         goto done;
     }
@@ -776,12 +788,11 @@ done:
  */
 static void serves_a_second_client_while_the_first_stays(const struct target *t, struct result *r)
 {
-    sock_t first = connect_client(t, r, "the first client"), second = BAD_SOCKET;
+    sock_t first, second;
 
     expect(r, "a second client echoed while the first stays connected");
-    if (first != BAD_SOCKET && echo_on(first, r, "the first client", 10, 0, 23)) {
-        second = connect_client(t, r, "the second client");
-        if (second != BAD_SOCKET && echo_on(second, r, "the second client, while the first stays", 10, 0, 29))
+    if (first_served_then_second(t, r, &first, &second, "the second client")) {
+        if (echo_on(second, r, "the second client, while the first stays", 10, 0, 29))
             pass(r, "both clients were served at the same time");
         else
             snprintf(r->hint, sizeof r->hint, "the server still serves one client at a time");
