@@ -8,7 +8,7 @@
  * per-connection or per-operation state beyond one socket and one buffer on
  * the stack: the socket is closed by serve_client(), the listening socket by
  * main(). The program stops on Ctrl+C (the system ends the process and closes
- * its sockets) or when accept() fails for good.
+ * its sockets) or when the listening socket breaks.
  *
  * The limit this lesson leaves is the point of lesson 02: while one client is
  * connected, every other client waits in the listen backlog.
@@ -299,9 +299,9 @@ static void accept_loop(SOCKET listener, const char *where)
 
 //! [main]
 /**
- * \brief Parse the command line, start Winsock, listen, and serve clients
- * until accept() fails for good. Exit codes: 2 for a bad command line, 1 for
- * a failed start or a fatal accept() error.
+ * \brief Start Winsock, parse the command line, listen, and serve clients
+ * until the listening socket breaks. Exit codes: 2 for a bad command line, 1
+ * for a failed start or a broken listening socket.
  */
 int main(int argc, char **argv)
 {
