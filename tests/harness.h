@@ -25,6 +25,9 @@ typedef int sock_t;
 /** \brief Milliseconds on a monotonic clock: deadlines are now_ms() + a budget. */
 int64_t now_ms(void);
 
+/** \brief Microseconds on the same kind of clock, for latencies. */
+int64_t now_us(void);
+
 /** A mutex with a condition variable, waited on with a deadline. */
 struct monitor;
 

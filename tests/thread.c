@@ -51,6 +51,24 @@ int64_t now_ms(void)
 #endif
 }
 
+int64_t now_us(void)
+{
+#ifdef _WIN32
+    static LARGE_INTEGER freq;
+    LARGE_INTEGER t;
+
+    if (freq.QuadPart == 0)
+        QueryPerformanceFrequency(&freq); /* the same on every call: a race here is harmless */
+    QueryPerformanceCounter(&t);
+    return (int64_t)(t.QuadPart / freq.QuadPart * 1000000 + t.QuadPart % freq.QuadPart * 1000000 / freq.QuadPart);
+#else
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+#endif
+}
+
 #ifdef _WIN32
 struct monitor *monitor_new(void)
 {

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The tools against lesson 01's server (Linux, under Wine). The tool under test is the rest of the
+# command line: a native program, or `wine tool.exe` for its Windows build.
+#   tools_test.sh SERVER.exe client CLIENT...   echo_client: a binary file comes back unchanged (exit 0);
+#                                               a refused connection (exit 1); a bad command line (exit 2)
+#   tools_test.sh SERVER.exe bench BENCH...     echo_bench: one connection is echoed with no error or
+#                                               mismatch; of three, two starve (lesson 01 serves one at
+#                                               a time); a bad command line (exit 2)
+set -euo pipefail
+server=$1
+kind=$2
+shift 2
+tmp=$(mktemp -d)
+server_pid=""
+passed=0
+cleanup() {
+  if [[ -n $server_pid ]]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; echo "$passed passed, 1 failed"; exit 1; }
+pass() { echo "PASS: $*"; passed=$((passed + 1)); }
+
+# A bad command line: usage on stderr, exit code 2.
+expect_usage() {
+  local code=0
+  timeout 30 "$@" > /dev/null 2> "$tmp/usage" < /dev/null || code=$?
+  [[ $code == 2 ]] || fail "expected exit code 2 for '${*: -1}', got $code"
+  grep -q "usage:" "$tmp/usage" || fail "no usage line for '${*: -1}'"
+  pass "bad command line '${*: -1}': usage, exit code 2"
+}
+
+# The last line's field NAME.
+field() { sed -n '$p' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+mkfifo "$tmp/listening"
+wine "$server" 0 > "$tmp/listening" 2> "$tmp/server.err" &
+server_pid=$!
+exec 3< "$tmp/listening"
+IFS= read -r -t 30 line <&3 || fail "the server printed no listening line within 30 s"
+line=${line%$'\r'}
+address=${line#listening on }
+echo "server: $line"
+
+case $kind in
+client)
+  # All 256 byte values, then 1 MiB of random bytes.
+  for i in $(seq 0 255); do printf "\\$(printf '%03o' "$i")"; done > "$tmp/input"
+  head -c 1048576 /dev/urandom >> "$tmp/input"
+  timeout 60 "$@" "$address" < "$tmp/input" > "$tmp/output" || fail "echo_client exited with $? on a correct server"
+  cmp "$tmp/input" "$tmp/output" || fail "echo_client's output differs from its input"
+  pass "$(wc -c < "$tmp/input") bytes, every byte value, came back unchanged"
+  code=0
+  timeout 30 "$@" 127.0.0.1:1 < /dev/null > /dev/null 2> "$tmp/refused" || code=$?
+  [[ $code == 1 ]] || fail "expected exit code 1 for a port with no server, got $code"
+  grep -q "connect to 127.0.0.1:1" "$tmp/refused" || fail "no clear error for a refused connection"
+  pass "refused connection: $(tr -d '\r' < "$tmp/refused")"
+  expect_usage "$@" not-an-address
+  ;;
+bench)
+  timeout 60 "$@" -c 1 -d 1 "$address" > "$tmp/one" || fail "echo_bench exited with $? on a correct server"
+  tr -d '\r' < "$tmp/one" > "$tmp/one.txt"
+  [[ $(field "$tmp/one.txt" errors) == 0 && $(field "$tmp/one.txt" mismatches) == 0 &&
+     $(field "$tmp/one.txt" starved) == 0 ]] || fail "one connection: $(tail -n 1 "$tmp/one.txt")"
+  [[ $(field "$tmp/one.txt" msg_per_s) -gt 0 ]] || fail "one connection, no message: $(tail -n 1 "$tmp/one.txt")"
+  pass "one connection: $(tail -n 1 "$tmp/one.txt")"
+  timeout 60 "$@" -c 3 -d 1 "$address" > "$tmp/three" || fail "echo_bench exited with $? on a correct server"
+  tr -d '\r' < "$tmp/three" > "$tmp/three.txt"
+  [[ $(field "$tmp/three.txt" starved) == 2 && $(field "$tmp/three.txt" errors) == 0 ]] ||
+    fail "three connections to a one-at-a-time server should starve two: $(tail -n 1 "$tmp/three.txt")"
+  pass "three connections, two starved: $(tail -n 1 "$tmp/three.txt")"
+  expect_usage "$@" -c 0 "$address"
+  ;;
+*)
+  fail "unknown kind '$kind'"
+  ;;
+esac
+echo "$passed passed, 0 failed"
