@@ -85,7 +85,7 @@ static void print_error(const char *call, const char *subject, int code)
 /** \brief The usage line, on stderr, for a command line we do not understand. */
 static void print_usage(void)
 {
-    fprintf(stderr, "usage: %s [port [address]]   (default port %d, default address %s)\n",
+    fprintf(stderr, "usage: %s [port [address]]   (port 0-65535, default %d; numeric IPv4 address, default %s)\n",
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
@@ -185,8 +185,8 @@ fail:
 /**
  * \brief Send all \p len bytes of \p data, however many send() calls it takes.
  *
- * A blocking send() may still send fewer bytes than asked (a large buffer, a
- * signal, a nearly full socket buffer); treating its result as "all sent"
+ * send() is documented to return the number of bytes sent, "which can be
+ * less than the number requested"; treating its result as "all sent"
  * silently drops the rest of the echo. Returns 0, or the Winsock error.
  */
 static int send_all(SOCKET s, const char *data, int len)

@@ -60,6 +60,13 @@ int options_parse(int argc, char **argv, struct options *o)
                 return OPTIONS_BAD;
             }
         } else if (strcmp(arg, "--exe") == 0) {
+            FILE *f = fopen(value, "rb");
+
+            if (f == NULL) {
+                fprintf(stderr, "%s: --exe %s: no such program (or it cannot be read)\n", argv[0], value);
+                return OPTIONS_BAD;
+            }
+            fclose(f);
             o->exe = value;
         } else if (strcmp(arg, "--connect") == 0) {
             o->connect = value;
