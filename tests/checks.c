@@ -25,11 +25,6 @@ enum {
 
 /* ------------------------------------------------------------ results ---- */
 
-static void say(char *field, size_t size, const char *fmt, va_list ap)
-{
-    vsnprintf(field, size, fmt, ap);
-}
-
 /** \brief Record a failure; the first one wins, it is the cause. */
 static void fail(struct result *r, const char *hint, const char *fmt, ...)
 {
@@ -39,7 +34,7 @@ static void fail(struct result *r, const char *hint, const char *fmt, ...)
         return;
     r->passed = 0;
     va_start(ap, fmt);
-    say(r->got, sizeof r->got, fmt, ap);
+    vsnprintf(r->got, sizeof r->got, fmt, ap);
     va_end(ap);
     snprintf(r->hint, sizeof r->hint, "%s", hint ? hint : "");
 }
@@ -51,7 +46,7 @@ static void pass(struct result *r, const char *fmt, ...)
     if (!r->passed)
         return;
     va_start(ap, fmt);
-    say(r->got, sizeof r->got, fmt, ap);
+    vsnprintf(r->got, sizeof r->got, fmt, ap);
     va_end(ap);
 }
 
@@ -60,7 +55,7 @@ static void expect(struct result *r, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    say(r->expected, sizeof r->expected, fmt, ap);
+    vsnprintf(r->expected, sizeof r->expected, fmt, ap);
     va_end(ap);
 }
 

@@ -12,7 +12,6 @@
 
 /** \brief The server a check talks to. */
 struct target {
-    int lesson;                 /**< whose expectations apply, 1 to 6 */
     const char *exe;            /**< the server program, or NULL for a server already running */
     char host[64];              /**< where it listens */
     unsigned port;

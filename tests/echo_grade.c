@@ -51,7 +51,6 @@ static void run_one(const struct check *c, const struct options *o, int *counts)
     char err[1024];
 
     memset(&t, 0, sizeof t);
-    t.lesson = o->lesson;
     t.exe = o->exe;
     snprintf(t.host, sizeof t.host, "%s", o->host);
     t.port = o->port;

@@ -125,9 +125,6 @@ char *proc_stderr(struct proc *p, char *buf, size_t size);
 /** \brief What the program wrote to standard output so far (the last 16 KiB). */
 char *proc_stdout(struct proc *p, char *buf, size_t size);
 
-/** \brief Send the "please stop" signal: SIGINT (Ctrl+C under Wine), CTRL_BREAK_EVENT on Windows. */
-void proc_interrupt(struct proc *p);
-
 /** \brief Kill the program if it still runs, reap it, and free everything. */
 void proc_stop(struct proc *p);
 

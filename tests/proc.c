@@ -268,8 +268,7 @@ struct proc *proc_start(const char *exe, const char *const *args, char *err, siz
     si.hStdInput = null_in;
     si.hStdOutput = out_w;
     si.hStdError = err_w;
-    /* A process group of its own, so proc_interrupt() can send it Ctrl+Break. */
-    if (!CreateProcessA(NULL, cmd, NULL, NULL, TRUE, CREATE_NEW_PROCESS_GROUP, NULL, NULL, &si, &pi)) {
+    if (!CreateProcessA(NULL, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) {
         snprintf(err, err_size, "CreateProcess %s: error %lu", exe, (unsigned long)GetLastError());
         goto fail;
     }
@@ -313,11 +312,6 @@ int proc_wait(struct proc *p, int64_t deadline, int *exit_code)
         *exit_code = (int)code;
     wait_output_end(p);
     return 1;
-}
-
-void proc_interrupt(struct proc *p)
-{
-    (void)GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, p->pid); /* no harm if it already ended */
 }
 
 void proc_stop(struct proc *p)
@@ -577,12 +571,6 @@ int proc_wait(struct proc *p, int64_t deadline, int *exit_code)
         *exit_code = p->exit_code;
     wait_output_end(p);
     return 1;
-}
-
-void proc_interrupt(struct proc *p)
-{
-    if (!try_reap(p))
-        kill(p->pid, SIGINT);
 }
 
 void proc_stop(struct proc *p)

@@ -79,7 +79,6 @@ int main(int argc, char **argv)
         return 1;
     }
     f.check = check_find(o.check);
-    f.target.lesson = o.lesson;
     f.target.exe = o.exe;
     snprintf(f.target.host, sizeof f.target.host, "%s", o.host);
     f.target.port = o.port;
