@@ -130,6 +130,47 @@ struct exchange {
 enum outcome { ECHOED, STALLED, ENDED_EARLY, RESET };
 
 /**
+ * \brief Move an exchange on by what \p ready says is possible now (from
+ * net_wait or net_poll). Returns 1 while it can go on, 0 when the server
+ * ended the stream or the connection failed, with the outcome in \p how.
+ */
+static int exchange_step(sock_t s, struct exchange *x, int ready, enum outcome *how)
+{
+    if (ready & NET_WRITABLE && x->sent < x->out_len) {
+        size_t n = x->out_len - x->sent;
+        long sent;
+
+        if (x->chunk && n > x->chunk)
+            n = x->chunk;
+        sent = net_send(s, x->out + x->sent, n);
+        if (sent < 0) {
+            *how = RESET;
+            return 0;
+        }
+        x->sent += (size_t)sent;
+        if (x->sent == x->out_len && x->half_close)
+            (void)net_shutdown_write(s); /* a failure shows as a missing end of stream */
+    }
+    if (ready & NET_READABLE) {
+        long got = net_recv(s, x->in + x->in_len, x->out_len - x->in_len);
+
+        if (got == 0 || got == -1) {
+            *how = got == 0 ? ENDED_EARLY : RESET;
+            return 0;
+        }
+        if (got > 0)
+            x->in_len += (size_t)got;
+    }
+    return 1;
+}
+
+/** \brief What an unfinished exchange waits for: always the echo, and room to send while it has more. */
+static int exchange_wants(const struct exchange *x)
+{
+    return NET_READABLE | (x->sent < x->out_len ? NET_WRITABLE : 0);
+}
+
+/**
  * \brief Send while receiving until every byte has come back, the server
  * ends the stream, the connection fails, nothing moves for STALL_BUDGET_MS,
  * or \p deadline passes. Sending and reading at the same time matters: a
@@ -139,40 +180,19 @@ enum outcome { ECHOED, STALLED, ENDED_EARLY, RESET };
 static enum outcome exchange_run(sock_t s, struct exchange *x, int64_t deadline)
 {
     int64_t moved = now_ms();
+    enum outcome how = ECHOED;
 
     while (x->in_len < x->out_len) {
-        int want = NET_READABLE | (x->sent < x->out_len ? NET_WRITABLE : 0);
         int64_t limit = moved + STALL_BUDGET_MS < deadline ? moved + STALL_BUDGET_MS : deadline;
-        int ready = net_wait(s, want, limit);
+        int ready = net_wait(s, exchange_wants(x), limit);
 
         if (ready < 0)
             return RESET;
         if (ready == 0)
             return STALLED;
         moved = now_ms();
-        if (ready & NET_WRITABLE) {
-            size_t n = x->out_len - x->sent;
-            long sent;
-
-            if (x->chunk && n > x->chunk)
-                n = x->chunk;
-            sent = net_send(s, x->out + x->sent, n);
-            if (sent < 0)
-                return RESET;
-            x->sent += (size_t)sent;
-            if (x->sent == x->out_len && x->half_close)
-                (void)net_shutdown_write(s); /* a failure shows as a missing end of stream */
-        }
-        if (ready & NET_READABLE) {
-            long got = net_recv(s, x->in + x->in_len, x->out_len - x->in_len);
-
-            if (got == 0)
-                return ENDED_EARLY;
-            if (got == -1)
-                return RESET;
-            if (got > 0)
-                x->in_len += (size_t)got;
-        }
+        if (!exchange_step(s, x, ready, &how))
+            return how;
     }
     return ECHOED;
 }
@@ -308,6 +328,236 @@ static int first_served_then_second(const struct target *t, struct result *r, so
         return 0;
     *second = connect_client(t, r, second_who);
     return *second != BAD_SOCKET;
+}
+
+/* ------------------------------------------------------------ crowds ---- */
+
+/**
+ * \brief Many clients at once, each with its own payload (so bytes of one
+ * client showing up at another are caught), driven together by one poll loop.
+ */
+struct crowd {
+    size_t n;                  /**< clients connected */
+    size_t len;                /**< bytes each sends per round */
+    sock_t *s;
+    struct exchange *x;
+    enum outcome *how;         /**< per client: ECHOED, or why it stopped */
+    int *done;
+    struct net_poll *poll;
+    unsigned char *out, *in;   /**< n payloads of len bytes, and room for their echoes */
+};
+
+static void crowd_close(struct crowd *c)
+{
+    for (size_t i = 0; c->s != NULL && i < c->n; i++)
+        net_close(c->s[i]);
+    free(c->s);
+    free(c->x);
+    free(c->how);
+    free(c->done);
+    free(c->poll);
+    free(c->out);
+    free(c->in);
+    memset(c, 0, sizeof *c);
+}
+
+/**
+ * \brief Connect \p n clients, one after the other, each to send \p len
+ * bytes per round. Returns 1 when all are connected; fails the check and
+ * returns 0 otherwise. The caller calls crowd_close() either way.
+ */
+static int crowd_open(struct crowd *c, const struct target *t, struct result *r, size_t n, size_t len)
+{
+    memset(c, 0, sizeof *c);
+    c->len = len;
+    c->s = malloc(n * sizeof *c->s);
+    c->x = calloc(n, sizeof *c->x);
+    c->how = calloc(n, sizeof *c->how);
+    c->done = calloc(n, sizeof *c->done);
+    c->poll = calloc(n, sizeof *c->poll);
+    c->out = malloc(n * len);
+    c->in = malloc(n * len);
+    if (!c->s || !c->x || !c->how || !c->done || !c->poll || !c->out || !c->in) {
+        fail(r, NULL, "the harness ran out of memory");
+        return 0;
+    }
+    for (; c->n < n; c->n++) {
+        char err[256];
+
+        c->s[c->n] = net_connect(t->host, t->port, now_ms() + CONNECT_BUDGET_MS, err, sizeof err);
+        if (c->s[c->n] == BAD_SOCKET) {
+            fail(r, strstr(err, "Too many") ? "the harness ran out of descriptors: raise the limit (ulimit -n)"
+                                            : "is the server still accepting?",
+                 "client %lu of %lu could not connect: %s", (unsigned long)c->n + 1, (unsigned long)n, err);
+            return 0;
+        }
+        make_payload(c->out + c->n * len, len, 1000 + c->n);
+        c->x[c->n].out = c->out + c->n * len;
+        c->x[c->n].out_len = len;
+        c->x[c->n].in = c->in + c->n * len;
+    }
+    return 1;
+}
+
+/** \brief Start a round: every client sends its payload again and waits for the echo. */
+static void crowd_start_round(struct crowd *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        c->x[i].sent = c->x[i].in_len = 0;
+        c->how[i] = STALLED;
+        c->done[i] = 0;
+    }
+}
+
+/**
+ * \brief Wait once, up to \p limit, and move every client that can move.
+ * Returns how many clients moved (0: none before \p limit), -1 on a harness
+ * error.
+ */
+static int crowd_pump(struct crowd *c, int64_t limit)
+{
+    int ready;
+
+    for (size_t i = 0; i < c->n; i++) {
+        c->poll[i].s = c->s[i];
+        c->poll[i].want = c->done[i] ? 0 : exchange_wants(&c->x[i]);
+    }
+    ready = net_poll(c->poll, c->n, limit);
+    for (size_t i = 0; ready > 0 && i < c->n; i++) {
+        if (c->poll[i].happened == 0)
+            continue;
+        if (!exchange_step(c->s[i], &c->x[i], c->poll[i].happened, &c->how[i]))
+            c->done[i] = 1;
+        else if (c->x[i].in_len == c->x[i].out_len)
+            c->how[i] = ECHOED, c->done[i] = 1;
+    }
+    return ready;
+}
+
+/** \brief Bytes that came back in this round, all clients together. */
+static uint64_t crowd_received(const struct crowd *c)
+{
+    uint64_t sum = 0;
+
+    for (size_t i = 0; i < c->n; i++)
+        sum += c->x[i].in_len;
+    return sum;
+}
+
+/**
+ * \brief One round: every client sends its payload while reading, until all
+ * are echoed or nothing moves for STALL_BUDGET_MS. Returns 1 when every
+ * client got its exact echo; otherwise fails the check with the first
+ * client that did not, and how many did not.
+ */
+static int crowd_round(struct crowd *c, struct result *r, const char *round, const char *hint)
+{
+    int64_t moved = now_ms(), deadline = now_ms() + CHECK_BUDGET_MS;
+    size_t echoed = 0, first_bad = c->n;
+    char who[96];
+
+    crowd_start_round(c);
+    for (;;) {
+        size_t left = 0;
+
+        for (size_t i = 0; i < c->n; i++)
+            left += !c->done[i];
+        if (left == 0)
+            break;
+        {
+            int64_t limit = moved + STALL_BUDGET_MS < deadline ? moved + STALL_BUDGET_MS : deadline;
+            int moved_now = crowd_pump(c, limit);
+
+            if (moved_now <= 0)
+                break;
+            moved = now_ms();
+        }
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        int exact = c->how[i] == ECHOED && memcmp(c->x[i].in, c->x[i].out, c->len) == 0;
+
+        echoed += exact;
+        if (!exact && first_bad == c->n)
+            first_bad = i;
+    }
+    if (first_bad == c->n)
+        return 1;
+    snprintf(who, sizeof who, "%s, client %lu of %lu (%lu of the %lu not echoed)", round,
+             (unsigned long)first_bad + 1, (unsigned long)c->n, (unsigned long)(c->n - echoed),
+             (unsigned long)c->n);
+    if (c->how[first_bad] == STALLED && c->x[first_bad].in_len == 0) {
+        fail(r, hint, "%s: no echo at all, nothing for %d s", who, STALL_BUDGET_MS / 1000);
+        return 0;
+    }
+    (void)judge_echo(r, who, &c->x[first_bad], c->how[first_bad] == ECHOED ? STALLED : c->how[first_bad]);
+    if (r->passed) /* judge_echo found the bytes equal so far: the round ran out of time */
+        fail(r, hint, "%s: the echo did not finish", who);
+    return 0;
+}
+
+/* ------------------------------------------------------- thread work ---- */
+
+enum { MAX_THREADS = 4096 };
+
+/** \brief Processor time per thread of the server: a snapshot, and the work done between two. */
+struct thread_work {
+    int count;                          /**< threads the server has */
+    struct proc_thread t[MAX_THREADS];
+};
+
+static int thread_snapshot(const struct target *t, struct thread_work *w)
+{
+    w->count = proc_threads(t->server, w->t, MAX_THREADS);
+    return w->count > 0;
+}
+
+/**
+ * \brief Turn \p after into the work done since \p before: each thread's
+ * processor time minus what it had then (a new thread counts from 0).
+ * Returns the total over all threads, in ms.
+ */
+static int64_t thread_work_since(const struct thread_work *before, struct thread_work *after)
+{
+    int64_t total = 0;
+    int n = after->count < MAX_THREADS ? after->count : MAX_THREADS;
+
+    for (int i = 0; i < n; i++) {
+        int64_t was = 0;
+
+        for (int j = 0; j < before->count && j < MAX_THREADS; j++)
+            if (before->t[j].id == after->t[i].id)
+                was = before->t[j].cpu_ms;
+        after->t[i].cpu_ms = after->t[i].cpu_ms < 0 ? 0 : after->t[i].cpu_ms - (was < 0 ? 0 : was);
+        total += after->t[i].cpu_ms;
+    }
+    return total;
+}
+
+/**
+ * \brief Keep \p c echoing, round after round, until the server has used at
+ * least \p min_cpu_ms of processor time in all (so the shares are worth
+ * reading, whatever the machine's speed) or 50 rounds passed. Fills \p work
+ * with each thread's share; returns the total, or -1 after failing the check.
+ */
+static int64_t measure_thread_work(const struct target *t, struct result *r, struct crowd *c, int64_t min_cpu_ms,
+                                   struct thread_work *before, struct thread_work *work)
+{
+    int64_t total = 0;
+
+    if (!thread_snapshot(t, before)) {
+        fail(r, NULL, "the harness cannot read the server's threads");
+        return -1;
+    }
+    for (int round = 0; round < 50 && total < min_cpu_ms; round++) {
+        if (!crowd_round(c, r, "while measuring", "a client stopped being echoed under load"))
+            return -1;
+        if (!thread_snapshot(t, work)) {
+            fail(r, NULL, "the harness cannot read the server's threads");
+            return -1;
+        }
+        total = thread_work_since(before, work);
+    }
+    return total;
 }
 
 /* ------------------------------------------------------------- checks ---- */
@@ -794,6 +1044,291 @@ static void serves_a_second_client_while_the_first_stays(const struct target *t,
     }
     net_close(first);
     net_close(second);
+}
+
+/*
+ * Lesson 02's limit, shown. WSAWaitForMultipleEvents waits on at most WSA_MAXIMUM_WAIT_EVENTS (64)
+ * events and one is the listening socket's, so 63 clients are served. Catches a 64th client left
+ * hanging instead of being told, one that disturbs the 63, and slots that are not given back when a
+ * client leaves (the arrays of sockets and events get out of step).
+ */
+static void turns_away_the_64th_client_and_keeps_serving(const struct target *t, struct result *r)
+{
+    struct crowd c;
+    unsigned char byte;
+    sock_t extra = BAD_SOCKET;
+    const char *hint = "serve up to 63 clients at once (64 events, one of them the listening socket's)";
+
+    expect(r, "63 clients echoed at once; a 64th closed at once; the 63 still echoed; after one leaves, the next "
+              "client is served");
+    if (!crowd_open(&c, t, r, 63, 1024) || !crowd_round(&c, r, "63 clients at once", hint))
+        goto done;
+    extra = connect_client(t, r, "the 64th client");
+    if (extra == BAD_SOCKET)
+        goto done;
+    (void)net_send(extra, "64th", 4); /* it may already be closed: what counts is what comes back */
+    switch (read_one_byte(extra, &byte, now_ms() + EXIT_BUDGET_MS)) {
+    case 1:
+        fail(r, "this lesson serves 63 clients at most: is this a later lesson's server?",
+             "the 64th client was echoed");
+        goto done;
+    case -3:
+        fail(r, "when all 63 slots are taken, accept the next client and close it at once, so it knows",
+             "the 64th client got nothing, not even a close, for %d s", EXIT_BUDGET_MS / 1000);
+        goto done;
+    default:
+        break; /* end of stream or a reset: turned away */
+    }
+    if (!crowd_round(&c, r, "the 63, after the 64th was turned away", "turning a client away must not disturb the others"))
+        goto done;
+    /* One of the 63 leaves properly: its end of stream comes back once the server has closed it. */
+    if (net_shutdown_write(c.s[0]) != 0 || read_one_byte(c.s[0], &byte, now_ms() + EXIT_BUDGET_MS) != 0) {
+        fail(r, "after recv() returns 0, close the client and free its slot", "a client that left got no end of stream");
+        goto done;
+    }
+    if (fresh_client_is_served(t, r, "a new client, after one of the 63 left", 4096))
+        pass(r, "63 clients echoed at once, the 64th closed at once, the 63 still echoed, and the slot of a "
+                "client that left served a new one");
+    else
+        snprintf(r->hint, sizeof r->hint, "a leaving client's slot must be given to the next client: are the "
+                                          "socket and event arrays kept in step when a slot is freed?");
+done:
+    net_close(extra);
+    crowd_close(&c);
+}
+
+/** \brief \p n clients connect, then all are echoed at once: none waits for its first echo. */
+static void clients_are_echoed_at_once(const struct target *t, struct result *r, size_t n)
+{
+    struct crowd c;
+
+    expect(r, "%lu clients connected at the same time, each echoed 4 KiB of its own, twice", (unsigned long)n);
+    if (crowd_open(&c, t, r, n, 4096) &&
+        crowd_round(&c, r, "first round", "every connected client must be served: is there a limit of 63 or 64?") &&
+        crowd_round(&c, r, "second round", "a client stopped being echoed"))
+        pass(r, "%lu clients, all connected at once, were each echoed twice", (unsigned long)n);
+    crowd_close(&c);
+}
+
+/*
+ * No 64 limit any more (lesson 03): a crowd of clients, all connected at once, all echoed. Catches a
+ * server that still waits on one event per client, and one that mixes up clients' buffers.
+ */
+static void echoes_500_clients_at_once(const struct target *t, struct result *r)
+{
+    clients_are_echoed_at_once(t, r, 500);
+}
+
+/*
+ * The I/O completion port's scale (lessons 04-06). Catches a server that runs out of something per
+ * client (threads, events, buffers) or mixes up clients' buffers.
+ */
+static void echoes_1000_clients_at_once(const struct target *t, struct result *r)
+{
+    clients_are_echoed_at_once(t, r, 1000);
+}
+
+/** \brief The threads that did at least \p percent of \p total: how many, and a list for messages. */
+static int busy_threads(const struct thread_work *w, int64_t total, int percent, char *list, size_t size)
+{
+    int busy = 0;
+    size_t used = 0;
+
+    list[0] = '\0';
+    for (int i = 0; i < w->count && i < MAX_THREADS; i++) {
+        if (w->t[i].cpu_ms * 100 < total * percent)
+            continue;
+        busy++;
+        if (used < size)
+            used += (size_t)snprintf(list + used, size - used, "%s%d%%", busy > 1 ? ", " : "",
+                                     (int)(w->t[i].cpu_ms * 100 / (total ? total : 1)));
+    }
+    return busy;
+}
+
+/*
+ * Lesson 03's model, shown: completion routines run on the thread that issued the I/O, so one thread
+ * does all of it. Catches a thread per client (the thread count grows with the clients) and work
+ * spread over several threads.
+ */
+static void does_all_the_io_on_one_thread(const struct target *t, struct result *r)
+{
+    static struct thread_work before, work;
+    struct crowd c;
+    char list[256];
+    int64_t total;
+
+    expect(r, "while 500 clients echo, one server thread does nearly all the work (80%% or more of the "
+              "processor time), and the thread count does not grow with the clients");
+    if (t->server == NULL) {
+        r->skipped = 1;
+        pass(r, "skipped: needs --exe, to read the server's threads");
+        return;
+    }
+    if (!crowd_open(&c, t, r, 500, 16 * KIB) || (total = measure_thread_work(t, r, &c, 1000, &before, &work)) < 0)
+        goto done;
+    if (work.count >= 100)
+        fail(r, "this lesson does all the I/O on one thread: is there a thread per client?",
+             "the server has %d threads with 500 clients connected", work.count);
+    else if (busy_threads(&work, total, 80, list, sizeof list) != 1) {
+        (void)busy_threads(&work, total, 10, list, sizeof list);
+        fail(r, "issue every WSARecv and WSASend from the one I/O thread, whose routines then run there too",
+             "no thread did 80%% of the work; the busy ones had shares of %s", list[0] ? list : "less than 10%");
+    } else
+        pass(r, "one of the server's %d threads did %s of the work (%lld ms of processor time)", work.count, list,
+             (long long)total);
+done:
+    crowd_close(&c);
+}
+
+/*
+ * The worker pool of lessons 04-06, shown: completions are handed to whichever worker waits, so with
+ * 1000 busy clients more than one thread does a real share of the work. Catches a pool of one, and
+ * a server that does everything on one thread.
+ */
+static void spreads_the_work_over_several_threads(const struct target *t, struct result *r)
+{
+    static struct thread_work before, work;
+    struct crowd c;
+    char list[256];
+    int64_t total;
+
+    expect(r, "while 1000 clients echo, at least two server threads each do 10%% or more of the work");
+    if (t->server == NULL) {
+        r->skipped = 1;
+        pass(r, "skipped: needs --exe, to read the server's threads");
+        return;
+    }
+    if (!crowd_open(&c, t, r, 1000, 16 * KIB) || (total = measure_thread_work(t, r, &c, 2000, &before, &work)) < 0)
+        goto done;
+    if (busy_threads(&work, total, 10, list, sizeof list) < 2)
+        fail(r, "start a pool of worker threads that all wait in GetQueuedCompletionStatus on the one port",
+             "one thread did the work (shares of threads with 10%% or more: %s)", list[0] ? list : "none");
+    else
+        pass(r, "%d of the server's %d threads did 10%% or more of the work each (%s of %lld ms)",
+             busy_threads(&work, total, 10, list, sizeof list), work.count, list, (long long)total);
+done:
+    crowd_close(&c);
+}
+
+/*
+ * Accepts must not wait for data (lessons 03-06). Catches AcceptEx posted with a receive buffer:
+ * it completes only when the client sends, so silent clients hold every pre-posted accept and the
+ * next client is never accepted.
+ */
+static void serves_a_talking_client_behind_silent_ones(const struct target *t, struct result *r)
+{
+    enum { SILENT = 300 };
+    struct crowd c;
+
+    expect(r, "%d clients connect and stay silent; a client that then connects and talks is echoed at once", SILENT);
+    if (crowd_open(&c, t, r, SILENT, 1) &&
+        fresh_client_is_served(t, r, "the talking client, after 300 silent ones", 4096))
+        pass(r, "the talking client was echoed with %d silent clients connected before it", SILENT);
+    else if (c.n == SILENT)
+        snprintf(r->hint, sizeof r->hint,
+                 "an accept must not wait for the client's first bytes: AcceptEx with a receive buffer "
+                 "completes only when the client sends (receive 0 bytes in AcceptEx, or sweep with SO_CONNECT_TIME)");
+    crowd_close(&c);
+}
+
+/** \brief Pump \p c until the server ends or \p deadline; returns 1 with its exit code when it ended. */
+static int pump_until_exit(const struct target *t, struct crowd *c, int64_t deadline, int *code)
+{
+    while (!proc_wait(t->server, now_ms(), code)) {
+        int64_t slice = now_ms() + 20;
+
+        if (now_ms() >= deadline)
+            return 0;
+        /* Reading keeps the server's sends moving, as real clients would; the wait is on the sockets,
+         * a short slice at a time, so the exit is seen soon after it happens. */
+        if (crowd_pump(c, slice < deadline ? slice : deadline) <= 0)
+            (void)proc_wait(t->server, slice < deadline ? slice : deadline, code);
+    }
+    return 1;
+}
+
+/*
+ * Lesson 06: Ctrl+C under load. Catches a shutdown that hangs on pending I/O, one that exits
+ * without draining, leaks (the count of live objects is not 0), a wrong summary line, and a
+ * non-zero exit code.
+ */
+static void shuts_down_cleanly_on_ctrl_c_under_load(const struct target *t, struct result *r)
+{
+    enum { CLIENTS = 200, SHUTDOWN_MS = 2000 };
+    struct crowd c;
+    char out[1024], errs[1024], line[256], again[256];
+    const char *last;
+    unsigned long served = 0, objects = 0;
+    unsigned long long echoed = 0;
+    uint64_t received;
+    int code = -1;
+    int64_t asked;
+
+    expect(r, "Ctrl+C with %d busy clients: exit code 0 within %.0f s, and a last line 'shutdown complete: N "
+              "connections served, N bytes echoed, 0 objects still allocated'", CLIENTS, SHUTDOWN_MS / 1000.0);
+    if (t->server == NULL) {
+        r->skipped = 1;
+        pass(r, "skipped: needs --exe, to interrupt the server");
+        return;
+    }
+    if (!crowd_open(&c, t, r, CLIENTS, 256 * KIB) || !crowd_round(&c, r, "before Ctrl+C", "every client must be echoed"))
+        goto done;
+    received = crowd_received(&c);
+    /* Busy: a new round is well under way when Ctrl+C comes. */
+    crowd_start_round(&c);
+    while (crowd_received(&c) < (uint64_t)CLIENTS * c.len / 8)
+        if (crowd_pump(&c, now_ms() + STALL_BUDGET_MS) <= 0) {
+            fail(r, "every client must be echoed", "the echo stalled before Ctrl+C was sent");
+            goto done;
+        }
+    proc_interrupt(t->server);
+    asked = now_ms();
+    if (!pump_until_exit(t, &c, asked + SHUTDOWN_MS, &code)) {
+        int ended = pump_until_exit(t, &c, asked + EXIT_BUDGET_MS, &code);
+
+        fail(r, "on Ctrl+C: stop accepting, CancelIoEx every socket, wait for the completions, post one exit packet "
+                "per worker, join them",
+             ended ? "the server took %.1f s to exit after Ctrl+C" : "the server was still running %.0f s after Ctrl+C",
+             (double)(now_ms() - asked) / 1000.0);
+        goto done;
+    }
+    received += crowd_received(&c);
+    one_line(proc_stderr(t->server, errs, sizeof errs));
+    if (code != 0) {
+        fail(r, "a requested shutdown is a success: exit code 0", "exit code %d after Ctrl+C (stderr: '%s')", code,
+             errs);
+        goto done;
+    }
+    proc_stdout(t->server, out, sizeof out);
+    {
+        size_t n = strlen(out);
+
+        while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+            out[--n] = '\0';
+        last = strrchr(out, '\n') ? strrchr(out, '\n') + 1 : out;
+        snprintf(line, sizeof line, "%s", last);
+    }
+    if (sscanf(line, "shutdown complete: %lu connections served, %llu bytes echoed, %lu objects still allocated",
+               &served, &echoed, &objects) != 3 ||
+        snprintf(again, sizeof again, "shutdown complete: %lu connections served, %llu bytes echoed, %lu objects "
+                                      "still allocated", served, echoed, objects) < 0 ||
+        strcmp(again, line) != 0) {
+        fail(r, "print the summary as the last line of stdout, exactly in that form, and flush",
+             "the last line of stdout was '%s'", line);
+    } else if (objects != 0) {
+        fail(r, "free every connection and every per-I/O structure once its last operation completed",
+             "'%s': a leak, or a count that is not kept where the objects are allocated and freed", line);
+    } else if (served < CLIENTS) {
+        fail(r, "count each accepted connection", "'%s', but the harness connected %d clients", line, CLIENTS);
+    } else if (echoed < received) {
+        fail(r, "count every byte sent back", "'%s', but %llu bytes came back to the harness", line,
+             (unsigned long long)received);
+    } else {
+        pass(r, "exit code 0 %.1f s after Ctrl+C, last line '%s'", (double)(now_ms() - asked) / 1000.0, line);
+    }
+done:
+    crowd_close(&c);
 }
 
 /* -------------------------------------------------------------- table ---- */

@@ -28,7 +28,6 @@
 #define fileno _fileno
 #else
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <unistd.h>
 #endif
 
@@ -309,17 +308,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "echo_bench: cannot start the socket library\n");
         return 1;
     }
-#ifndef _WIN32
-    {
-        /* Each connection is a descriptor: raise the soft limit as far as the hard one allows. */
-        struct rlimit rl;
-
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-            rl.rlim_cur = rl.rlim_max;
-            (void)setrlimit(RLIMIT_NOFILE, &rl); /* if it fails, connect reports what runs out */
-        }
-    }
-#endif
     conns = calloc((size_t)connections, sizeof *conns);
     ready = calloc((size_t)connections, sizeof *ready);
     msg = malloc((size_t)size);

@@ -51,7 +51,13 @@ void thread_cancel_io(struct thread *t);
 /** \brief Wait for the thread to end and free it. */
 void thread_join(struct thread *t);
 
-/** \brief Start the socket library (WSAStartup on Windows). Returns 0 on success. */
+/** The most descriptors net_init() asks for (POSIX): enough for 10,000 connections and more. */
+#define NET_MAX_DESCRIPTORS 65536
+
+/**
+ * \brief Start the socket library (WSAStartup on Windows; on POSIX, ignore
+ * SIGPIPE and raise the descriptor limit). Returns 0 on success.
+ */
 int net_init(void);
 
 /** \brief Text for the last socket error, e.g. "Connection refused (111)". */
@@ -87,6 +93,19 @@ enum net_event { NET_READABLE = 1, NET_WRITABLE = 2 };
  * -1 on error.
  */
 int net_wait(sock_t s, int events, int64_t deadline);
+
+/** \brief One socket of net_poll(): what to wait for, and what happened. */
+struct net_poll {
+    sock_t s;
+    int want;       /**< NET_READABLE and/or NET_WRITABLE; 0 to leave the socket out */
+    int happened;   /**< filled by net_poll() */
+};
+
+/**
+ * \brief net_wait() for many sockets at once (poll, WSAPoll): returns how
+ * many have something that they wanted, 0 at the deadline, -1 on error.
+ */
+int net_poll(struct net_poll *items, size_t n, int64_t deadline);
 
 /** \brief Non-blocking send: bytes sent, 0 when it would block, -1 on error. */
 long net_send(sock_t s, const void *data, size_t len);
@@ -124,6 +143,26 @@ char *proc_stderr(struct proc *p, char *buf, size_t size);
 
 /** \brief What the program wrote to standard output so far (the last 16 KiB). */
 char *proc_stdout(struct proc *p, char *buf, size_t size);
+
+/**
+ * \brief Ask the program to stop as a user would: SIGINT (which Wine turns
+ * into CTRL_C_EVENT) on Linux, CTRL_BREAK_EVENT on Windows (a program in a
+ * process group of its own, as proc_start() makes it, ignores Ctrl+C).
+ */
+void proc_interrupt(struct proc *p);
+
+/** \brief One thread of a program, and the processor time it has used. */
+struct proc_thread {
+    unsigned long id;
+    int64_t cpu_ms;     /**< user + kernel time so far, -1 if unknown */
+};
+
+/**
+ * \brief The program's threads (up to \p max of them into \p out) with the
+ * processor time each has used. Returns how many threads it has, -1 when
+ * that cannot be read. Under Wine each Windows thread is a Linux thread.
+ */
+int proc_threads(struct proc *p, struct proc_thread *out, size_t max);
 
 /** \brief Kill the program if it still runs, reap it, and free everything. */
 void proc_stop(struct proc *p);

@@ -9,6 +9,7 @@
 #include "harness.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef _WIN32
@@ -27,6 +28,7 @@ static int in_progress(int e) { return e == WSAEWOULDBLOCK || e == WSAEINPROGRES
 #include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 typedef socklen_t sock_len_t;
@@ -43,8 +45,17 @@ int net_init(void)
 
     return WSAStartup(MAKEWORD(2, 2), &wsa);
 #else
+    struct rlimit rl;
+
     /* A send on a socket the server reset must fail with EPIPE, not kill us. */
     signal(SIGPIPE, SIG_IGN);
+    /* Each connection is a descriptor, here and in the Wine server we start (it inherits the limit):
+     * raise the soft limit towards the hard one, capped, since some programs loop over every
+     * possible descriptor. If it fails, connect() reports what runs out. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < NET_MAX_DESCRIPTORS && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max < NET_MAX_DESCRIPTORS ? rl.rlim_max : NET_MAX_DESCRIPTORS;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
     return 0;
 #endif
 }
@@ -161,6 +172,49 @@ int net_wait(sock_t s, int events, int64_t deadline)
         if (left <= 0)
             return 0;
     }
+}
+
+int net_poll(struct net_poll *items, size_t n, int64_t deadline)
+{
+    struct pollfd *pfd = calloc(n ? n : 1, sizeof *pfd);
+    int ready = 0;
+
+    if (pfd == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        /* A socket that waits for nothing is left out (a negative descriptor is ignored): a closed
+         * one would otherwise report a hang-up on every call. */
+        pfd[i].fd = items[i].want ? items[i].s : (sock_t)-1;
+        pfd[i].events = (short)(((items[i].want & NET_READABLE) ? POLLIN : 0) |
+                                ((items[i].want & NET_WRITABLE) ? POLLOUT : 0));
+    }
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        int rc = poll(pfd, (unsigned)n, left > 0 ? (int)left : 0);
+
+        if (rc < 0) {
+#ifndef _WIN32
+            if (errno == EINTR)
+                continue;
+#endif
+            ready = -1;
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            int happened = 0;
+
+            if (pfd[i].revents & (POLLIN | POLLERR | POLLHUP))
+                happened |= NET_READABLE;
+            if (pfd[i].revents & (POLLOUT | POLLERR | POLLHUP))
+                happened |= NET_WRITABLE;
+            items[i].happened = happened & items[i].want;
+            ready += items[i].happened != 0;
+        }
+        if (ready > 0 || left <= 0)
+            break;
+    }
+    free(pfd);
+    return ready;
 }
 
 sock_t net_connect(const char *host, unsigned port, int64_t deadline, char *err, size_t err_size)

@@ -19,7 +19,9 @@
 
 #ifdef _WIN32
 #include <windows.h>
+#include <tlhelp32.h>
 #else
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -268,7 +270,8 @@ struct proc *proc_start(const char *exe, const char *const *args, char *err, siz
     si.hStdInput = null_in;
     si.hStdOutput = out_w;
     si.hStdError = err_w;
-    if (!CreateProcessA(NULL, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) {
+    /* A process group of its own, so proc_interrupt() can send it Ctrl+Break alone. */
+    if (!CreateProcessA(NULL, cmd, NULL, NULL, TRUE, CREATE_NEW_PROCESS_GROUP, NULL, NULL, &si, &pi)) {
         snprintf(err, err_size, "CreateProcess %s: error %lu", exe, (unsigned long)GetLastError());
         goto fail;
     }
@@ -312,6 +315,45 @@ int proc_wait(struct proc *p, int64_t deadline, int *exit_code)
         *exit_code = (int)code;
     wait_output_end(p);
     return 1;
+}
+
+void proc_interrupt(struct proc *p)
+{
+    (void)GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, p->pid); /* nothing to do if it already ended */
+}
+
+static int64_t filetime_100ns(FILETIME t)
+{
+    return (int64_t)(((uint64_t)t.dwHighDateTime << 32) | t.dwLowDateTime);
+}
+
+int proc_threads(struct proc *p, struct proc_thread *out, size_t max)
+{
+    HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0);
+    THREADENTRY32 te;
+    size_t n = 0;
+
+    if (snap == INVALID_HANDLE_VALUE)
+        return -1;
+    te.dwSize = (DWORD)sizeof te;
+    for (BOOL more = Thread32First(snap, &te); more; more = Thread32Next(snap, &te)) {
+        if (te.th32OwnerProcessID != p->pid)
+            continue;
+        if (n < max) {
+            HANDLE h = OpenThread(THREAD_QUERY_LIMITED_INFORMATION, FALSE, te.th32ThreadID);
+            FILETIME created, ended, kernel, user;
+
+            out[n].id = te.th32ThreadID;
+            out[n].cpu_ms = -1;
+            if (h != NULL && GetThreadTimes(h, &created, &ended, &kernel, &user))
+                out[n].cpu_ms = (filetime_100ns(kernel) + filetime_100ns(user)) / 10000;
+            if (h != NULL)
+                CloseHandle(h);
+        }
+        n++;
+    }
+    CloseHandle(snap);
+    return (int)n;
 }
 
 void proc_stop(struct proc *p)
@@ -571,6 +613,57 @@ int proc_wait(struct proc *p, int64_t deadline, int *exit_code)
         *exit_code = p->exit_code;
     wait_output_end(p);
     return 1;
+}
+
+void proc_interrupt(struct proc *p)
+{
+    if (!try_reap(p))
+        (void)kill(p->pid, SIGINT); /* it may end between the two: nothing to do then */
+}
+
+int proc_threads(struct proc *p, struct proc_thread *out, size_t max)
+{
+    char path[320];
+    long ticks = sysconf(_SC_CLK_TCK);
+    size_t n = 0;
+    struct dirent *e;
+    DIR *dir;
+
+    snprintf(path, sizeof path, "/proc/%ld/task", (long)p->pid);
+    dir = opendir(path);
+    if (dir == NULL || ticks <= 0) {
+        if (dir) closedir(dir);
+        return -1;
+    }
+    while ((e = readdir(dir)) != NULL) {
+        char stat[1024], *after;
+        unsigned long long utime, stime;
+        FILE *f;
+
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        if (n < max) {
+            out[n].id = strtoul(e->d_name, NULL, 10);
+            out[n].cpu_ms = -1;
+            snprintf(path, sizeof path, "/proc/%ld/task/%s/stat", (long)p->pid, e->d_name);
+            f = fopen(path, "r");
+            stat[0] = '\0';
+            if (f != NULL) {
+                if (fgets(stat, sizeof stat, f) == NULL)
+                    stat[0] = '\0';
+                fclose(f);
+            }
+            /* The name, field 2, is in parentheses and may hold spaces: count fields after the last
+             * ')'. utime and stime are fields 14 and 15, in clock ticks. */
+            after = strrchr(stat, ')');
+            if (after != NULL && sscanf(after + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                                        &utime, &stime) == 2)
+                out[n].cpu_ms = (int64_t)((utime + stime) * 1000 / (unsigned long long)ticks);
+        }
+        n++;
+    }
+    closedir(dir);
+    return (int)n;
 }
 
 void proc_stop(struct proc *p)
