@@ -270,7 +270,7 @@ int main(int argc, char **argv)
     unsigned char *msg;
     unsigned long starved = 0;
     int64_t start, end, next_progress;
-    int show_progress = isatty(fileno(stderr));
+    int show_progress = isatty(fileno(stderr)), given_up = 0;
 
     for (int i = 1; i < argc; i++) {
         long *opt = strcmp(argv[i], "-c") == 0 ? &connections
@@ -324,9 +324,15 @@ int main(int argc, char **argv)
     printf("echo_bench: %s, %ld connections, %ld-byte messages, %ld s\n", target, connections, size, seconds);
     fflush(stdout);
     for (long i = 0; i < connections; i++) {
-        conns[i].s = net_connect(host, (unsigned)port, now_ms() + CONNECT_BUDGET_MS, err, sizeof err);
+        conns[i].s = given_up ? BAD_SOCKET
+                              : net_connect(host, (unsigned)port, now_ms() + CONNECT_BUDGET_MS, err, sizeof err);
         if (conns[i].s == BAD_SOCKET) {
-            fprintf(stderr, "echo_bench: connection %ld: %s\n", i + 1, err);
+            /* A server that stops accepting fills its backlog, and every further connect would wait
+             * its whole budget: after the first failure the rest are not tried, only counted. */
+            if (!given_up)
+                fprintf(stderr, "echo_bench: connection %ld: %s; the %ld after it are not tried\n", i + 1, err,
+                        connections - i - 1);
+            given_up = 1;
             conns[i].dead = 1;
             st.errors++;
             continue;

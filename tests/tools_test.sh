@@ -11,16 +11,10 @@ server=$1
 kind=$2
 shift 2
 tmp=$(mktemp -d)
-server_pid=""
 passed=0
-cleanup() {
-  if [[ -n $server_pid ]]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck source=server.sh
+source "$(dirname "${BASH_SOURCE[0]}")/server.sh"
+trap 'stop_server; rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; echo "$passed passed, 1 failed"; exit 1; }
 pass() { echo "PASS: $*"; passed=$((passed + 1)); }
 
@@ -33,17 +27,9 @@ expect_usage() {
   pass "bad command line '${*: -1}': usage, exit code 2"
 }
 
-# The last line's field NAME.
-field() { sed -n '$p' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
-
-mkfifo "$tmp/listening"
-wine "$server" 0 > "$tmp/listening" 2> "$tmp/server.err" &
-server_pid=$!
-exec 3< "$tmp/listening"
-IFS= read -r -t 30 line <&3 || fail "the server printed no listening line within 30 s"
-line=${line%$'\r'}
-address=${line#listening on }
-echo "server: $line"
+start_server "$server" || fail "the server did not start"
+address=$server_address
+echo "server: listening on $address"
 
 case $kind in
 client)

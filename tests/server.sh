@@ -1,0 +1,37 @@
+# Sourced by the harness's shell scripts: start a lesson's server under Wine on a port and wait for its
+# listening line, stop it again. Needs $tmp (a private directory) and the Wine environment.
+#   start_server SERVER.exe [PORT]   sets server_pid and server_address (HOST:PORT); fails after 30 s
+#   stop_server                      kills it if it still runs and reaps it
+#   field FILE NAME                  the key=value field NAME of FILE's last line
+
+server_pid=""
+server_address=""
+
+start_server() {
+  local exe=$1 port=${2:-0} line=""
+  rm -f "$tmp/listening"
+  mkfifo "$tmp/listening"
+  wine "$exe" "$port" > "$tmp/listening" 2> "$tmp/server.err" &
+  server_pid=$!
+  exec 3< "$tmp/listening"
+  # Waits for the line itself, not for a fixed time; 30 s covers Wine's first start in a new prefix.
+  if ! IFS= read -r -t 30 line <&3; then
+    echo "$(basename "$exe") printed no listening line within 30 s: $(tr -d '\r' < "$tmp/server.err")" >&2
+    return 1
+  fi
+  line=${line%$'\r'}
+  server_address=${line#listening on }
+  # Keep reading what it prints, so a chatty server never blocks on a full pipe.
+  cat <&3 > /dev/null &
+  exec 3<&-
+}
+
+stop_server() {
+  if [[ -n $server_pid ]]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  server_pid=""
+}
+
+field() { tr -d '\r' < "$1" | sed -n '$p' | tr ' ' '\n' | sed -n "s/^$2=//p"; }
