@@ -1,0 +1,543 @@
+/**
+ * \file
+ * \brief Lesson 03: overlapped I/O with completion routines; one I/O thread
+ * serves every client.
+ *
+ * Abstract. Two threads. The main thread blocks in accept() and hands each
+ * new socket to the I/O thread with QueueUserAPC(). The I/O thread does
+ * nothing but wait alertably (SleepEx(INFINITE, TRUE)); in that wait the
+ * system runs, one after the other, the APCs queued to it: add_client() for a
+ * new socket, and the completion routines of the WSARecv/WSASend calls this
+ * thread issued. Every routine posts the connection's next operation and
+ * returns to the wait. No event objects, so no 64-handle limit.
+ *
+ * Per-connection state is struct connection (socket, buffer, counts); the
+ * per-operation state is the WSAOVERLAPPED inside it, used by one operation
+ * at a time: a receive, then sends until all of it went out, then the next
+ * receive. Ownership: a new socket belongs to the accept thread until
+ * QueueUserAPC() succeeds, then to the I/O thread. Only the I/O thread
+ * touches a connection. It is closed and freed in one place,
+ * close_connection(), called by a routine that has just seen the one
+ * outstanding operation complete and posts no other, or right after a post
+ * that failed (no routine comes then): never while an operation is pending.
+ *
+ * The program stops on Ctrl+C (the system ends the process, which closes its
+ * sockets and frees its memory) or when the listening socket breaks: main()
+ * returns and the I/O thread ends with the process. A graceful shutdown that
+ * waits for every operation is lesson 06.
+ *
+ * The limit this lesson leaves is the point of lesson 04: every routine runs
+ * on the one I/O thread, so one slow routine delays every client, and a
+ * second processor core has nothing to do.
+ */
+/** Leave the rarely used parts of windows.h out (among them the old winsock.h). */
+#define WIN32_LEAN_AND_MEAN
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <windows.h>
+#include <process.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/** The program's name, for the usage line. */
+#define PROGRAM "03_completion_routines"
+/** Port used when the command line names none. */
+#define DEFAULT_PORT 5000
+/** Loopback by default: a lab machine must not expose a server by accident. */
+#define DEFAULT_ADDRESS "127.0.0.1"
+/**
+ * Size of each connection's buffer. Every connection now has its own, so the
+ * size is paid once per client: 16 KiB times 1000 clients is 16 MiB.
+ */
+#define BUFFER_SIZE (16 * 1024)
+
+/** \brief What the command line asked for. */
+struct options {
+    const char *address;   /**< numeric IPv4 address to listen on */
+    unsigned short port;   /**< port to listen on; 0 lets the system choose */
+};
+
+//! [connection]
+/**
+ * \brief One client: its socket, its buffer, and the one operation it has
+ * outstanding at any time. Created by add_client(), freed by
+ * close_connection(), touched only by the I/O thread.
+ */
+struct connection {
+    SOCKET socket;            /**< closed by close_connection() */
+    /** The outstanding operation's: the system writes to it until the
+     * operation's routine runs, so it is zeroed before each post and the
+     * connection is never freed while an operation is pending. Not the first
+     * field on purpose: CONTAINING_RECORD finds the connection wherever it is. */
+    WSAOVERLAPPED overlapped;
+    WSABUF wsabuf;            /**< what the current operation receives into or sends from */
+    DWORD recv_flags;         /**< WSARecv's in/out flags: kept with the operation, not on a stack */
+    DWORD received;           /**< bytes the last receive put in buffer */
+    DWORD sent;               /**< how many of them have been sent back so far */
+    char peer[64];            /**< "client ADDRESS:PORT", for error messages */
+    char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
+};
+//! [connection]
+
+/**
+ * \brief The symbolic name of the Winsock errors a student meets most, so a
+ * message says `WSAEADDRINUSE` instead of only a number.
+ */
+static const char *wsa_error_name(int code)
+{
+    switch (code) {
+    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
+    case WSAEACCES: return "WSAEACCES";
+    case WSAEADDRINUSE: return "WSAEADDRINUSE";
+    case WSAEADDRNOTAVAIL: return "WSAEADDRNOTAVAIL";
+    case WSAECONNABORTED: return "WSAECONNABORTED";
+    case WSAECONNRESET: return "WSAECONNRESET";
+    case WSAEINVAL: return "WSAEINVAL";
+    case WSAEMFILE: return "WSAEMFILE";
+    case WSAENETDOWN: return "WSAENETDOWN";
+    case WSAENETRESET: return "WSAENETRESET";
+    case WSAENOBUFS: return "WSAENOBUFS";
+    case WSAENOTCONN: return "WSAENOTCONN";
+    case WSAENOTSOCK: return "WSAENOTSOCK";
+    case WSAESHUTDOWN: return "WSAESHUTDOWN";
+    case WSAETIMEDOUT: return "WSAETIMEDOUT";
+    case WSASYSNOTREADY: return "WSASYSNOTREADY";
+    case WSAVERNOTSUPPORTED: return "WSAVERNOTSUPPORTED";
+    default: return "error";
+    }
+}
+
+/**
+ * \brief Print one line to stderr: the call, what it was applied to, the
+ * error's name, its number and the system's text for it, as in
+ * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
+ */
+static void print_error(const char *call, const char *subject, int code)
+{
+    char text[256] = "";
+    DWORD len = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
+                               (DWORD)code, 0, text, (DWORD)sizeof text, NULL);
+
+    /* FormatMessage ends its text with "\r\n"; the line should end once. */
+    while (len > 0 && (text[len - 1] == '\r' || text[len - 1] == '\n' || text[len - 1] == ' '))
+        text[--len] = '\0';
+    fprintf(stderr, "%s%s%s: %s (%d)%s%s\n", call, subject[0] ? " " : "", subject,
+            wsa_error_name(code), code, len > 0 ? ": " : "", text);
+}
+
+/** \brief The usage line, on stderr, for a command line we do not understand. */
+static void print_usage(void)
+{
+    fprintf(stderr, "usage: %s [port [address]]   (port 0-65535, default %d; numeric IPv4 address, default %s)\n",
+            PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
+}
+
+/**
+ * \brief Read `[port [address]]`; return 0 when the command line is valid.
+ *
+ * The port must be a whole decimal number from 0 to 65535: atoi() would take
+ * "50x0" as 50 and "-1" as -1, so strtoul() and a check of where it stopped.
+ */
+static int parse_options(int argc, char **argv, struct options *opts)
+{
+    IN_ADDR probe;
+
+    opts->address = DEFAULT_ADDRESS;
+    opts->port = DEFAULT_PORT;
+    if (argc > 3)
+        return -1;
+    if (argc >= 2) {
+        char *end = NULL;
+        unsigned long port = strtoul(argv[1], &end, 10);
+
+        if (argv[1][0] < '0' || argv[1][0] > '9' || *end != '\0' || port > 65535)
+            return -1;
+        opts->port = (unsigned short)port;
+    }
+    if (argc == 3)
+        opts->address = argv[2];
+    if (inet_pton(AF_INET, opts->address, &probe) != 1)
+        return -1;
+    return 0;
+}
+
+/**
+ * \brief Create the listening socket, bind it, listen, and print the
+ * `listening on ADDRESS:PORT` line with the port the system really gave.
+ *
+ * Writes the real "ADDRESS:PORT" into \p where, for later messages. Returns
+ * INVALID_SOCKET after printing which call failed. The caller owns the socket
+ * and closes it. socket() makes an overlapped-capable socket, and so are the
+ * sockets accept() returns from it: no WSASocket(WSA_FLAG_OVERLAPPED) needed.
+ */
+static SOCKET open_listener(const struct options *opts, char *where, size_t where_size)
+{
+    SOCKADDR_IN addr;
+    int addr_len = (int)sizeof addr;
+    char subject[64];
+    BOOL exclusive = TRUE;
+    SOCKET listener;
+
+    snprintf(subject, sizeof subject, "%s:%u", opts->address, (unsigned)opts->port);
+    listener = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    if (listener == INVALID_SOCKET) {
+        print_error("socket", "", WSAGetLastError());
+        return INVALID_SOCKET;
+    }
+    /* On Windows SO_REUSEADDR would let a second program bind the same port
+     * and steal connections; SO_EXCLUSIVEADDRUSE makes that bind fail. */
+    if (setsockopt(listener, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&exclusive,
+                   (int)sizeof exclusive) == SOCKET_ERROR) {
+        print_error("setsockopt(SO_EXCLUSIVEADDRUSE)", subject, WSAGetLastError());
+        goto fail;
+    }
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(opts->port);
+    (void)inet_pton(AF_INET, opts->address, &addr.sin_addr); /* checked in parse_options() */
+    if (bind(listener, (SOCKADDR *)&addr, (int)sizeof addr) == SOCKET_ERROR) {
+        print_error("bind", subject, WSAGetLastError());
+        goto fail;
+    }
+    if (listen(listener, SOMAXCONN) == SOCKET_ERROR) {
+        print_error("listen", subject, WSAGetLastError());
+        goto fail;
+    }
+    /* With port 0 the system picked the port: ask which one. */
+    if (getsockname(listener, (SOCKADDR *)&addr, &addr_len) == SOCKET_ERROR) {
+        print_error("getsockname", subject, WSAGetLastError());
+        goto fail;
+    }
+    snprintf(where, where_size, "%s:%u", opts->address, (unsigned)ntohs(addr.sin_port));
+    printf("listening on %s\n", where);
+    /* stdout is a pipe when a test runs us, so it is fully buffered: without
+     * the flush the line would sit in our buffer and the test would wait. */
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "fflush(stdout): the listening line could not be written\n");
+        goto fail;
+    }
+    return listener;
+
+fail:
+    (void)closesocket(listener); /* already failing: the first error is the one to report */
+    return INVALID_SOCKET;
+}
+
+/**
+ * \brief Write "client ADDRESS:PORT" of the peer of \p s into \p out, for
+ * error messages; "client ?" when the peer is already gone.
+ */
+static void format_peer(SOCKET s, char *out, size_t out_size)
+{
+    SOCKADDR_IN addr;
+    int addr_len = (int)sizeof addr;
+    char host[INET_ADDRSTRLEN] = "?";
+
+    if (getpeername(s, (SOCKADDR *)&addr, &addr_len) == SOCKET_ERROR) {
+        snprintf(out, out_size, "client ?"); /* a reset client: its WSARecv will say so */
+        return;
+    }
+    (void)inet_ntop(AF_INET, &addr.sin_addr, host, sizeof host); /* "?" if it fails */
+    snprintf(out, out_size, "client %s:%u", host, (unsigned)ntohs(addr.sin_port));
+}
+
+//! [close_connection]
+/**
+ * \brief Close the client's socket and free its connection.
+ *
+ * Only with no operation outstanding: a pending WSARecv or WSASend still
+ * owns the OVERLAPPED and the buffer inside \p conn, and the system would
+ * write into freed memory when it completes. Every caller has just seen the
+ * one operation end (its routine is running) or fail to start.
+ */
+static void close_connection(struct connection *conn)
+{
+    if (closesocket(conn->socket) == SOCKET_ERROR)
+        print_error("closesocket", conn->peer, WSAGetLastError());
+    free(conn);
+}
+
+/**
+ * \brief The client sent FIN and everything it sent has been echoed: finish
+ * our direction too, then close. closesocket() still sends what is queued.
+ */
+static void finish_connection(struct connection *conn)
+{
+    if (shutdown(conn->socket, SD_SEND) == SOCKET_ERROR)
+        print_error("shutdown", conn->peer, WSAGetLastError());
+    close_connection(conn);
+}
+//! [close_connection]
+
+static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags);
+static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags);
+
+//! [post_recv]
+/**
+ * \brief Start a receive into the connection's buffer, completed by
+ * on_recv_complete(). Returns 0 when the routine will run (whether the
+ * receive finished at once or is pending), else the error: then no routine
+ * will run for it and the caller must clean up.
+ */
+static int post_recv(struct connection *conn)
+{
+    int error;
+
+    memset(&conn->overlapped, 0, sizeof conn->overlapped); /* the last operation's is spent */
+    conn->wsabuf.buf = conn->buffer;
+    conn->wsabuf.len = BUFFER_SIZE;
+    conn->recv_flags = 0;
+    /* The byte count is NULL: with an OVERLAPPED it would only tempt us to
+     * handle the bytes here, and the routine handles them anyway. */
+    if (WSARecv(conn->socket, &conn->wsabuf, 1, NULL, &conn->recv_flags, &conn->overlapped,
+                on_recv_complete) == 0)
+        return 0; /* done at once: the routine is queued all the same, it takes the bytes */
+    error = WSAGetLastError();
+    if (error == WSA_IO_PENDING)
+        return 0; /* pending: the routine runs once it completes and we wait alertably */
+    return error; /* failed: no routine will run for this receive */
+}
+
+/** \brief post_recv(), or close the connection if the receive did not start. */
+static void receive_or_close(struct connection *conn)
+{
+    int error = post_recv(conn);
+
+    if (error != 0) {
+        print_error("WSARecv", conn->peer, error);
+        close_connection(conn); /* nothing outstanding: the failed post queued no routine */
+    }
+}
+//! [post_recv]
+
+//! [post_send_rest]
+/**
+ * \brief Start sending what the last receive brought and is not sent yet,
+ * completed by on_send_complete(). Returns 0 when the routine will run, else
+ * the error (no routine will run).
+ */
+static int post_send_rest(struct connection *conn)
+{
+    int error;
+
+    memset(&conn->overlapped, 0, sizeof conn->overlapped);
+    conn->wsabuf.buf = conn->buffer + conn->sent;
+    conn->wsabuf.len = conn->received - conn->sent;
+    if (WSASend(conn->socket, &conn->wsabuf, 1, NULL, 0, &conn->overlapped, on_send_complete) == 0)
+        return 0; /* done at once: the routine is queued all the same, it counts the bytes */
+    error = WSAGetLastError();
+    if (error == WSA_IO_PENDING)
+        return 0; /* pending: the routine runs once it completes */
+    return error; /* failed: no routine will run for this send */
+}
+
+/** \brief post_send_rest(), or close the connection if the send did not start. */
+static void send_rest_or_close(struct connection *conn)
+{
+    int error = post_send_rest(conn);
+
+    if (error != 0) {
+        print_error("WSASend", conn->peer, error);
+        close_connection(conn);
+    }
+}
+//! [post_send_rest]
+
+//! [on_recv_complete]
+/**
+ * \brief A receive ended: echo what came, finish after FIN, close on error.
+ *
+ * A completion routine: the system calls it on the thread that called
+ * WSARecv (the I/O thread), only while that thread waits alertably.
+ * \p error is a Winsock error code, 0 for success.
+ */
+static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags)
+{
+    /* From the OVERLAPPED back to its connection by the field's offset: a
+     * cast would work only while the OVERLAPPED is the first field. */
+    struct connection *conn = CONTAINING_RECORD(overlapped, struct connection, overlapped);
+
+    (void)flags; /* no flags matter on a TCP stream */
+    if (error != 0) {
+        /* A reset or a network error is this client's problem only. */
+        print_error("WSARecv", conn->peer, (int)error);
+        close_connection(conn);
+        return;
+    }
+    if (bytes == 0) {
+        finish_connection(conn); /* FIN: everything before it was echoed already */
+        return;
+    }
+    conn->received = bytes;
+    conn->sent = 0;
+    send_rest_or_close(conn);
+}
+//! [on_recv_complete]
+
+//! [on_send_complete]
+/**
+ * \brief A send ended: send the rest if it was partial, else receive again.
+ * Runs on the I/O thread, like every routine.
+ */
+static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags)
+{
+    struct connection *conn = CONTAINING_RECORD(overlapped, struct connection, overlapped);
+
+    (void)flags;
+    if (error != 0) {
+        print_error("WSASend", conn->peer, (int)error);
+        close_connection(conn);
+        return;
+    }
+    /* A send may complete with fewer bytes than asked: the rest would be
+     * missing from the echo if we went back to receiving now. */
+    conn->sent += bytes;
+    if (conn->sent < conn->received)
+        send_rest_or_close(conn);
+    else
+        receive_or_close(conn);
+}
+//! [on_send_complete]
+
+//! [add_client]
+/**
+ * \brief An APC, queued by the accept thread: take over a new client's
+ * socket and post its first receive. Runs on the I/O thread, so the
+ * receive's routine will run there too.
+ *
+ * \p data is the SOCKET, passed as the one ULONG_PTR an APC gets. From here
+ * on the I/O thread owns it: closed on every path, with the connection.
+ */
+static void CALLBACK add_client(ULONG_PTR data)
+{
+    SOCKET client = (SOCKET)data;
+    /* Owned by the I/O thread; freed by close_connection() once no
+     * operation is outstanding. calloc: no stale OVERLAPPED or counts. */
+    struct connection *conn = calloc(1, sizeof *conn);
+
+    if (conn == NULL) {
+        fprintf(stderr, "calloc: no memory for a new client, closing it\n");
+        (void)closesocket(client); /* closing anyway: nothing to do if it fails */
+        return;
+    }
+    conn->socket = client;
+    format_peer(client, conn->peer, sizeof conn->peer);
+    receive_or_close(conn);
+}
+//! [add_client]
+
+//! [io_thread]
+/**
+ * \brief The I/O thread: wait alertably, forever. The routines and APCs
+ * queued to this thread run inside SleepEx(), one after the other, and each
+ * returns here.
+ */
+static unsigned __stdcall io_thread(void *unused)
+{
+    (void)unused;
+    /* TRUE: alertable. With INFINITE, SleepEx() returns only after it has run
+     * the queued APCs (WAIT_IO_COMPLETION), so this loop never ends. */
+    while (SleepEx(INFINITE, TRUE) == WAIT_IO_COMPLETION)
+        continue;
+    return 0;
+}
+//! [io_thread]
+
+//! [accept_loop]
+/**
+ * \brief Whether an accept() error means the listening socket itself is
+ * broken. Everything else (a client that reset or gave up before we took it,
+ * a short-lived lack of sockets or buffers) is one connection's problem.
+ */
+static int listener_is_broken(int error)
+{
+    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT || error == WSANOTINITIALISED ||
+           error == WSAENETDOWN;
+}
+
+/**
+ * \brief Accept clients and hand each to the I/O thread \p io.
+ *
+ * Returns only when the listening socket is broken.
+ */
+static void accept_loop(SOCKET listener, const char *where, HANDLE io)
+{
+    for (;;) {
+        SOCKET client = accept(listener, NULL, NULL);
+
+        if (client == INVALID_SOCKET) {
+            int error = WSAGetLastError();
+
+            print_error("accept", where, error);
+            if (listener_is_broken(error))
+                return;
+            /* Out of sockets or buffers: give the system a moment instead of
+             * spinning on the same error. */
+            if (error == WSAEMFILE || error == WSAENOBUFS)
+                Sleep(100);
+            continue;
+        }
+        /* Not WSARecv here: its routine would be queued to this thread,
+         * which only ever waits in accept(), not one of the alertable
+         * waits, so the routine would never run.
+         * ULONG_PTR, not DWORD: a SOCKET is as wide as a pointer on x64. */
+        if (QueueUserAPC(add_client, io, (ULONG_PTR)client) == 0) {
+            print_error("QueueUserAPC", where, (int)GetLastError());
+            (void)closesocket(client); /* still ours: add_client() will not run */
+        }
+    }
+}
+//! [accept_loop]
+
+//! [main]
+/**
+ * \brief Start Winsock, parse the command line, start the I/O thread,
+ * listen, and accept clients until the listening socket breaks. Exit codes:
+ * 2 for a bad command line, 1 for a failed start or a broken listening socket.
+ */
+int main(int argc, char **argv)
+{
+    struct options opts;
+    char where[64];
+    WSADATA wsa;
+    SOCKET listener;
+    HANDLE io;
+    int error;
+
+    /* Winsock first: parse_options() uses inet_pton(), a Winsock call. */
+    error = WSAStartup(MAKEWORD(2, 2), &wsa);
+    if (error != 0) {
+        /* WSAStartup returns its error: WSAGetLastError() needs a started Winsock. */
+        print_error("WSAStartup", "2.2", error);
+        return 1;
+    }
+    if (parse_options(argc, argv, &opts) != 0) {
+        print_usage();
+        (void)WSACleanup(); /* the process ends anyway; nothing to do if it fails */
+        return 2;
+    }
+    /* _beginthreadex, not CreateThread: the routines call the C library
+     * (fprintf). Started before listening: no client is ever accepted
+     * without a thread to serve it. The handle is what QueueUserAPC needs. */
+    io = (HANDLE)_beginthreadex(NULL, 0, io_thread, NULL, 0, NULL);
+    if (io == NULL) {
+        fprintf(stderr, "_beginthreadex: the I/O thread could not start: %s\n", strerror(errno));
+        (void)WSACleanup();
+        return 1;
+    }
+    listener = open_listener(&opts, where, sizeof where);
+    if (listener == INVALID_SOCKET) {
+        (void)WSACleanup(); /* no client yet: the I/O thread holds no socket */
+        return 1;
+    }
+    accept_loop(listener, where, io); /* returns only when the listener is broken */
+    (void)closesocket(listener);      /* ending anyway: an error here changes nothing */
+    /* No WSACleanup() and no wait for the I/O thread: it never returns, and
+     * it still serves its clients with Winsock. Ending the process ends it,
+     * and the system closes the sockets. Lesson 06 shuts down gracefully. */
+    return 1;
+}
+//! [main]
