@@ -7,6 +7,10 @@ function html(s) {
     gsub(/&/, "\\&amp;", s)
     gsub(/</, "\\&lt;", s)
     gsub(/>/, "\\&gt;", s)
+    # Doxygen still looks for comment ends and commands inside \htmlonly: hide them as entities.
+    gsub(/\*/, "\\&#42;", s)
+    gsub(/\\/, "\\&#92;", s)
+    gsub(/@/, "\\&#64;", s)
     return s
 }
 
