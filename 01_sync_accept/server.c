@@ -118,7 +118,7 @@ static int parse_options(int argc, char **argv, struct options *opts)
     return 0;
 }
 
-//! [open_listener]
+// [open_listener]
 /**
  * \brief Create the listening socket, bind it, listen, and print the
  * `listening on ADDRESS:PORT` line with the port the system really gave.
@@ -179,9 +179,9 @@ fail:
     (void)closesocket(listener); /* already failing: the first error is the one to report */
     return INVALID_SOCKET;
 }
-//! [open_listener]
+// [open_listener]
 
-//! [send_all]
+// [send_all]
 /**
  * \brief Send all \p len bytes of \p data, however many send() calls it takes.
  *
@@ -201,9 +201,9 @@ static int send_all(SOCKET s, const char *data, int len)
     }
     return 0;
 }
-//! [send_all]
+// [send_all]
 
-//! [serve_client]
+// [serve_client]
 /**
  * \brief Echo everything one client sends until it closes its side, then
  * close the socket. Owns \p client: it is closed on every path.
@@ -241,7 +241,7 @@ static void serve_client(SOCKET client, const char *peer)
     if (closesocket(client) == SOCKET_ERROR)
         print_error("closesocket", peer, WSAGetLastError());
 }
-//! [serve_client]
+// [serve_client]
 
 /** \brief Write "ADDRESS:PORT" of a peer into \p out, for error messages. */
 static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
@@ -252,7 +252,7 @@ static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
     snprintf(out, out_size, "client %s:%u", host, (unsigned)ntohs(addr->sin_port));
 }
 
-//! [accept_loop]
+// [accept_loop]
 /**
  * \brief Whether an accept() error means the listening socket itself is
  * broken. Everything else (a client that reset or gave up before we took it,
@@ -295,9 +295,9 @@ static void accept_loop(SOCKET listener, const char *where)
         serve_client(client, peer);
     }
 }
-//! [accept_loop]
+// [accept_loop]
 
-//! [main]
+// [main]
 /**
  * \brief Start Winsock, parse the command line, listen, and serve clients
  * until the listening socket breaks. Exit codes: 2 for a bad command line, 1
@@ -333,4 +333,4 @@ int main(int argc, char **argv)
     (void)WSACleanup();
     return 1; /* accept_loop() returns only when the listener is broken */
 }
-//! [main]
+// [main]

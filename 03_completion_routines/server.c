@@ -60,7 +60,7 @@ struct options {
     unsigned short port;   /**< port to listen on; 0 lets the system choose */
 };
 
-//! [connection]
+// [connection]
 /**
  * \brief One client: its socket, its buffer, and the one operation it has
  * outstanding at any time. Created by add_client(), freed by
@@ -80,7 +80,7 @@ struct connection {
     char peer[64];            /**< "client ADDRESS:PORT", for error messages */
     char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
 };
-//! [connection]
+// [connection]
 
 /**
  * \brief The symbolic name of the Winsock errors a student meets most, so a
@@ -244,7 +244,7 @@ static void format_peer(SOCKET s, char *out, size_t out_size)
     snprintf(out, out_size, "client %s:%u", host, (unsigned)ntohs(addr.sin_port));
 }
 
-//! [close_connection]
+// [close_connection]
 /**
  * \brief Close the client's socket and free its connection.
  *
@@ -270,12 +270,12 @@ static void finish_connection(struct connection *conn)
         print_error("shutdown", conn->peer, WSAGetLastError());
     close_connection(conn);
 }
-//! [close_connection]
+// [close_connection]
 
 static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags);
 static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags);
 
-//! [post_recv]
+// [post_recv]
 /**
  * \brief Start a receive into the connection's buffer, completed by
  * on_recv_complete(). Returns 0 when the routine will run (whether the
@@ -311,9 +311,9 @@ static void receive_or_close(struct connection *conn)
         close_connection(conn); /* nothing outstanding: the failed post queued no routine */
     }
 }
-//! [post_recv]
+// [post_recv]
 
-//! [post_send_rest]
+// [post_send_rest]
 /**
  * \brief Start sending what the last receive brought and is not sent yet,
  * completed by on_send_complete(). Returns 0 when the routine will run, else
@@ -344,9 +344,9 @@ static void send_rest_or_close(struct connection *conn)
         close_connection(conn);
     }
 }
-//! [post_send_rest]
+// [post_send_rest]
 
-//! [on_recv_complete]
+// [on_recv_complete]
 /**
  * \brief A receive ended: echo what came, finish after FIN, close on error.
  *
@@ -375,9 +375,9 @@ static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED 
     conn->sent = 0;
     send_rest_or_close(conn);
 }
-//! [on_recv_complete]
+// [on_recv_complete]
 
-//! [on_send_complete]
+// [on_send_complete]
 /**
  * \brief A send ended: send the rest if it was partial, else receive again.
  * Runs on the I/O thread, like every routine.
@@ -400,9 +400,9 @@ static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED 
     else
         receive_or_close(conn);
 }
-//! [on_send_complete]
+// [on_send_complete]
 
-//! [add_client]
+// [add_client]
 /**
  * \brief An APC, queued by the accept thread: take over a new client's
  * socket and post its first receive. Runs on the I/O thread, so the
@@ -427,9 +427,9 @@ static void CALLBACK add_client(ULONG_PTR data)
     format_peer(client, conn->peer, sizeof conn->peer);
     receive_or_close(conn);
 }
-//! [add_client]
+// [add_client]
 
-//! [io_thread]
+// [io_thread]
 /**
  * \brief The I/O thread: wait alertably, forever. The routines and APCs
  * queued to this thread run inside SleepEx(), one after the other, and each
@@ -444,9 +444,9 @@ static unsigned __stdcall io_thread(void *unused)
         continue;
     return 0;
 }
-//! [io_thread]
+// [io_thread]
 
-//! [accept_loop]
+// [accept_loop]
 /**
  * \brief Whether an accept() error means the listening socket itself is
  * broken. Everything else (a client that reset or gave up before we took it,
@@ -490,9 +490,9 @@ static void accept_loop(SOCKET listener, const char *where, HANDLE io)
         }
     }
 }
-//! [accept_loop]
+// [accept_loop]
 
-//! [main]
+// [main]
 /**
  * \brief Start Winsock, parse the command line, start the I/O thread,
  * listen, and accept clients until the listening socket breaks. Exit codes:
@@ -540,4 +540,4 @@ int main(int argc, char **argv)
      * and the system closes the sockets. Lesson 06 shuts down gracefully. */
     return 1;
 }
-//! [main]
+// [main]

@@ -54,7 +54,7 @@ struct options {
     unsigned short port;   /**< port to listen on; 0 lets the system choose */
 };
 
-//! [structs]
+// [structs]
 /** \brief What an operation was: the OVERLAPPED alone cannot say, the tag in its struct io does. */
 enum op {
     OP_RECV, /**< a WSARecv into the connection's buffer */
@@ -91,7 +91,7 @@ struct server {
     HANDLE *workers;        /**< the worker threads' handles */
     DWORD worker_count;     /**< how many workers run */
 };
-//! [structs]
+// [structs]
 
 /**
  * \brief The symbolic name of the Winsock errors a student meets most, so a
@@ -248,7 +248,7 @@ static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
     snprintf(out, out_size, "client %s:%u", host, (unsigned)ntohs(addr->sin_port));
 }
 
-//! [lifetime]
+// [lifetime]
 /**
  * \brief A struct io for one operation on \p data, \p len bytes, tagged \p op.
  * Freed by the worker that dequeues its completion (free_io()), or by the
@@ -321,9 +321,9 @@ static void free_connection_when_idle(struct connection *conn)
     if (InterlockedDecrement(&conn->pending) == 0)
         free_connection(conn);
 }
-//! [lifetime]
+// [lifetime]
 
-//! [post_recv]
+// [post_recv]
 /**
  * \brief Post one receive into the connection's whole buffer. Returns 0 when
  * it is under way (a completion will come), -1 after printing the error (no
@@ -354,9 +354,9 @@ static int post_recv(struct connection *conn)
     print_error("WSARecv", conn->peer, error);
     return -1;
 }
-//! [post_recv]
+// [post_recv]
 
-//! [post_send_rest]
+// [post_send_rest]
 /**
  * \brief Post one send of what the buffer still owes the client, from
  * `sent` to `length`. Returns 0 when it is under way, -1 after printing the
@@ -382,9 +382,9 @@ static int post_send_rest(struct connection *conn)
     print_error("WSASend", conn->peer, error);
     return -1;
 }
-//! [post_send_rest]
+// [post_send_rest]
 
-//! [on_complete]
+// [on_complete]
 /**
  * \brief A receive brought \p bytes bytes (more than 0): send them all back
  * before anything else. No receive is posted until they are sent, so a
@@ -446,9 +446,9 @@ static void on_io_failed(struct connection *conn, struct io *io)
     print_error(io->op == OP_RECV ? "WSARecv" : "WSASend", conn->peer, error);
     close_connection(conn);
 }
-//! [on_complete]
+// [on_complete]
 
-//! [handle_completion]
+// [handle_completion]
 /**
  * \brief Handle one dequeued completion of \p io on \p conn: the three
  * outcomes that come with an OVERLAPPED (failed, 0 bytes, n bytes), then free
@@ -467,9 +467,9 @@ static void handle_completion(struct connection *conn, struct io *io, BOOL ok, D
     free_io(io);                           /* dequeued: the system no longer writes into it */
     free_connection_when_idle(conn);       /* last: the handler may have posted the next operation */
 }
-//! [handle_completion]
+// [handle_completion]
 
-//! [worker]
+// [worker]
 /**
  * \brief A worker thread: dequeue one completion, tell the four outcomes of
  * GetQueuedCompletionStatus apart, handle it, repeat. Any worker may get any
@@ -506,9 +506,9 @@ static DWORD WINAPI worker(void *param)
         handle_completion((struct connection *)key, io, ok, bytes);
     }
 }
-//! [worker]
+// [worker]
 
-//! [start_workers]
+// [start_workers]
 /**
  * \brief Create the completion port and start 2 x processors workers on it.
  * Returns 0, or -1 after printing the failed call; the caller then ends the
@@ -543,9 +543,9 @@ static int start_workers(struct server *server)
     }
     return 0;
 }
-//! [start_workers]
+// [start_workers]
 
-//! [start_connection]
+// [start_connection]
 /**
  * \brief Give an accepted socket to the workers: wrap it in a connection,
  * associate it with the port (the connection's address as its key) and post
@@ -572,9 +572,9 @@ static void start_connection(const struct server *server, SOCKET client, const S
     }
     /* From here the workers own the connection: it may already be freed. */
 }
-//! [start_connection]
+// [start_connection]
 
-//! [accept_loop]
+// [accept_loop]
 /**
  * \brief Whether an accept() error means the listening socket itself is
  * broken. Everything else (a client that reset or gave up before we took it,
@@ -613,9 +613,9 @@ static void accept_loop(const struct server *server, SOCKET listener, const char
         start_connection(server, client, &peer_addr);
     }
 }
-//! [accept_loop]
+// [accept_loop]
 
-//! [main]
+// [main]
 /**
  * \brief Start Winsock, parse the command line, start the port and its
  * workers, listen, and accept clients until the listening socket breaks.
@@ -657,4 +657,4 @@ int main(int argc, char **argv)
     (void)closesocket(listener); /* ending anyway: an error here changes nothing */
     return 1;
 }
-//! [main]
+// [main]
