@@ -26,6 +26,7 @@ ExternalProject_Add(windows_programs
     "-DCMAKE_TOOLCHAIN_FILE=${_mingw_toolchain}"
     "-DCMAKE_BUILD_TYPE=${_windows_build_type}"
     "-DCOURSE_BIN_DIR=${COURSE_BIN_DIR}"
+    "-DCOURSE_ANALYZER=${COURSE_ANALYZER}"
   INSTALL_COMMAND ""
   # Always ask the sub-build: it is incremental itself and knows which sources changed.
   BUILD_ALWAYS ON)
