@@ -471,7 +471,7 @@ static int on_client_event(struct client *c)
 }
 //! [complete]
 
-//! [accept]
+//! [slots]
 /** \brief Put \p c in the first free slot: the end of the array. */
 static void add_slot(struct server *server, struct client *c)
 {
@@ -499,7 +499,41 @@ static void free_slot(struct server *server, DWORD slot)
     server->clients[last] = NULL;
     server->count--;
 }
+//! [slots]
 
+//! [scan]
+/**
+ * \brief The lowest slot from \p from on whose event is set now, or
+ * server->count when there is none. One call with timeout 0 looks at all of
+ * them, and, like every wait for any of several events, reports the lowest.
+ */
+static DWORD next_set_slot(const struct server *server, DWORD from)
+{
+    DWORD rc;
+
+    if (from >= server->count)
+        return server->count;
+    rc = WSAWaitForMultipleEvents(server->count - from, &server->events[from], FALSE, 0, FALSE);
+    if (rc - WSA_WAIT_EVENT_0 < server->count - from) /* WSA_WAIT_EVENT_0 + i: slot from + i */
+        return from + (rc - WSA_WAIT_EVENT_0);
+    return server->count; /* WSA_WAIT_TIMEOUT: none is set (a failure shows in the next main wait) */
+}
+
+/** \brief Serve every client slot from \p from (1 or more) on whose event is set. */
+static void serve_set_clients(struct server *server, DWORD from)
+{
+    DWORD slot = from;
+
+    while ((slot = next_set_slot(server, slot)) < server->count) {
+        if (on_client_event(server->clients[slot]) != 0)
+            free_slot(server, slot); /* the last client moved here: look at this slot again */
+        else
+            slot++;
+    }
+}
+//! [scan]
+
+//! [accept]
 /**
  * \brief All client slots are taken: accept the connection and close it at
  * once, unread. The client sees its connection end; nobody else notices.
@@ -555,12 +589,24 @@ static int listener_is_broken(int error)
 }
 
 /**
- * \brief The listener's event is set: accept every waiting client, until
- * accept() says WSAEWOULDBLOCK. Returns -1 when the listener is broken.
+ * \brief The listener's event is set: accept one waiting client, and give it
+ * a slot or turn it away. Returns -1 when the listener is broken.
+ *
+ * One per wake-up, not a loop until WSAEWOULDBLOCK. FD_ACCEPT is
+ * level-triggered: when more clients wait, accept() sets the event again and
+ * the next round takes the next one, after the clients have had their turn.
+ * And Wine 8 needs it: there, FD_ACCEPT can be reported for a connection that
+ * a second accept() in the same round already took, and the accept() that
+ * then fails with WSAEWOULDBLOCK does not re-arm FD_ACCEPT as it does on
+ * Windows, so the listener's event would never be set again.
  */
-static int accept_clients(struct server *server)
+static int accept_one_client(struct server *server)
 {
     WSANETWORKEVENTS happened;
+    SOCKADDR_IN peer_addr;
+    int peer_len;
+    char peer[64];
+    SOCKET client;
 
     /* Reads and clears what happened, and resets the event, in one step. */
     if (WSAEnumNetworkEvents(server->listener, server->events[LISTENER_SLOT], &happened) == SOCKET_ERROR) {
@@ -570,54 +616,40 @@ static int accept_clients(struct server *server)
     if ((happened.lNetworkEvents & FD_ACCEPT) && happened.iErrorCode[FD_ACCEPT_BIT] != 0)
         print_error("FD_ACCEPT", server->where, happened.iErrorCode[FD_ACCEPT_BIT]);
     for (;;) {
-        SOCKADDR_IN peer_addr;
-        int peer_len = (int)sizeof peer_addr;
-        char peer[64];
-        SOCKET client = accept(server->listener, (SOCKADDR *)&peer_addr, &peer_len);
+        int error;
 
-        if (client == INVALID_SOCKET) {
-            int error = WSAGetLastError();
-
-            if (error == WSAEWOULDBLOCK)
-                return 0; /* nobody else waits */
-            print_error("accept", server->where, error);
-            if (listener_is_broken(error))
-                return -1;
-            /* Out of sockets or buffers: retrying at once fails again. Pause
-             * (everyone: one thread) and leave the rest for the next wake-up. */
-            if (error == WSAEMFILE || error == WSAENOBUFS) {
-                Sleep(100);
-                return 0;
-            }
-            continue; /* a client that reset while it waited: take the next */
+        peer_len = (int)sizeof peer_addr;
+        client = accept(server->listener, (SOCKADDR *)&peer_addr, &peer_len);
+        if (client != INVALID_SOCKET)
+            break;
+        error = WSAGetLastError();
+        if (error == WSAEWOULDBLOCK)
+            return 0; /* nobody waits after all */
+        print_error("accept", server->where, error);
+        if (listener_is_broken(error))
+            return -1;
+        /* Out of sockets or buffers: retrying at once fails again. Pause
+         * (everyone: one thread) and let a later round try again. */
+        if (error == WSAEMFILE || error == WSAENOBUFS) {
+            Sleep(100);
+            return 0;
         }
-        format_peer(&peer_addr, peer, sizeof peer);
-        if (server->count == WSA_MAXIMUM_WAIT_EVENTS)
-            turn_away(client, peer); /* the limit of this lesson */
-        else
-            take_client(server, client, peer);
+        /* A client that reset while it waited: take the next instead. */
     }
+    format_peer(&peer_addr, peer, sizeof peer);
+    /* Full? A client may have left since this round looked: collect that
+     * first, so its slot goes to this client. */
+    if (server->count == WSA_MAXIMUM_WAIT_EVENTS)
+        serve_set_clients(server, LISTENER_SLOT + 1);
+    if (server->count == WSA_MAXIMUM_WAIT_EVENTS)
+        turn_away(client, peer); /* the limit of this lesson */
+    else
+        take_client(server, client, peer);
+    return 0;
 }
 //! [accept]
 
 //! [event_loop]
-/**
- * \brief The lowest slot from \p from on whose event is set now, or
- * server->count when there is none. One call with timeout 0 looks at all of
- * them, and, like every wait for any of several events, reports the lowest.
- */
-static DWORD next_set_slot(const struct server *server, DWORD from)
-{
-    DWORD rc;
-
-    if (from >= server->count)
-        return server->count;
-    rc = WSAWaitForMultipleEvents(server->count - from, &server->events[from], FALSE, 0, FALSE);
-    if (rc - WSA_WAIT_EVENT_0 < server->count - from) /* WSA_WAIT_EVENT_0 + i: slot from + i */
-        return from + (rc - WSA_WAIT_EVENT_0);
-    return server->count; /* WSA_WAIT_TIMEOUT: none is set (a failure shows in the next main wait) */
-}
-
 /**
  * \brief After a wake-up that reported slot \p first: serve every client
  * slot from there on whose event is set, then the listener if its event is.
@@ -629,18 +661,11 @@ static DWORD next_set_slot(const struct server *server, DWORD from)
  */
 static int serve_set_slots(struct server *server, DWORD first)
 {
-    DWORD slot = first > LISTENER_SLOT ? first : LISTENER_SLOT + 1;
-
-    while ((slot = next_set_slot(server, slot)) < server->count) {
-        if (on_client_event(server->clients[slot]) != 0)
-            free_slot(server, slot); /* the last client moved here: look at this slot again */
-        else
-            slot++;
-    }
+    serve_set_clients(server, first > LISTENER_SLOT ? first : LISTENER_SLOT + 1);
     /* The listener last: a client that left in this round has freed its slot
      * for one that arrived in the same round. */
     if (next_set_slot(server, LISTENER_SLOT) == LISTENER_SLOT)
-        return accept_clients(server);
+        return accept_one_client(server);
     return 0;
 }
 
