@@ -68,7 +68,7 @@ enum client_state {
  */
 struct client {
     SOCKET socket;               /**< closed by client_free() */
-    WSAEVENT event;              /**< overlapped.hEvent and this client's slot in the wait; closed by client_free() */
+    WSAEVENT event;              /**< overlapped.hEvent, and its slot's event; closed by client_free() */
     WSAOVERLAPPED overlapped;    /**< of the operation in flight: must stay valid until it completes */
     WSABUF wsabuf;               /**< the part of buffer that operation reads into or sends from */
     enum client_state state;     /**< which operation that is */
@@ -88,7 +88,7 @@ struct server {
     SOCKET listener;                                 /**< closed by main() */
     char where[64];                                  /**< "ADDRESS:PORT" it listens on, for messages */
     DWORD count;                                     /**< slots in use, the listener's included */
-    WSAEVENT events[WSA_MAXIMUM_WAIT_EVENTS];        /**< [0]: the listener's (main() closes it); others: the clients' */
+    WSAEVENT events[WSA_MAXIMUM_WAIT_EVENTS];        /**< [0]: the listener's (main() closes it); then clients' */
     struct client *clients[WSA_MAXIMUM_WAIT_EVENTS]; /**< [0] unused: slot 0 is the listener */
 };
 //! [structs]
