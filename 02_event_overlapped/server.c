@@ -1,0 +1,739 @@
+/**
+ * \file
+ * \brief Lesson 02: overlapped I/O signalled through event objects; one
+ * thread serves up to 63 clients at once.
+ *
+ * Abstract. One thread waits with WSAWaitForMultipleEvents() on an array of
+ * at most WSA_MAXIMUM_WAIT_EVENTS (64) events. Slot 0 is the listening
+ * socket's event (WSAEventSelect FD_ACCEPT); slots 1 to 63 are clients. Each
+ * client has exactly one overlapped operation in flight at any time: a
+ * WSARecv(), or a WSASend() of what that receive brought, continued until
+ * every byte went back, then the next WSARecv().
+ *
+ * Per-connection state is a struct client: the socket, its event, the buffer
+ * and how much of it was received and sent back. Per-operation state is the
+ * WSAOVERLAPPED inside it (one, since one operation at a time), whose hEvent
+ * is the client's event. A client, its socket and its event are freed
+ * together by client_free() when its slot is freed, and only when no
+ * operation is in flight (or after waiting for the one that is), because the
+ * system writes into the WSAOVERLAPPED and the buffer until it completes.
+ *
+ * The program stops on Ctrl+C (the system ends the process and closes its
+ * sockets) or when the listening socket breaks; then it closes every client,
+ * frees everything and exits with 1.
+ *
+ * The limit this lesson leaves is the point of lesson 03: one wait covers 64
+ * events, so the 64th client at once is turned away (accepted and closed).
+ */
+/** Leave the rarely used parts of windows.h out (among them the old winsock.h). */
+#define WIN32_LEAN_AND_MEAN
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <windows.h>
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/** The program's name, for the usage line. */
+#define PROGRAM "02_event_overlapped"
+/** Port used when the command line names none. */
+#define DEFAULT_PORT 5000
+/** Loopback by default: a lab machine must not expose a server by accident. */
+#define DEFAULT_ADDRESS "127.0.0.1"
+/** Size of each client's buffer; any size works, echo does not care. */
+#define BUFFER_SIZE (64 * 1024)
+/** The slot of the listening socket's event: the first of the wait array. */
+#define LISTENER_SLOT 0
+/** Clients served at once: one wait takes 64 events and one is the listener's. */
+#define MAX_CLIENTS (WSA_MAXIMUM_WAIT_EVENTS - 1)
+
+/** \brief What the command line asked for. */
+struct options {
+    const char *address;   /**< numeric IPv4 address to listen on */
+    unsigned short port;   /**< port to listen on; 0 lets the system choose */
+};
+
+// [structs]
+/** \brief Which operation a client has in flight (or had last). */
+enum client_state {
+    RECEIVING,             /**< a WSARecv() into the whole buffer */
+    SENDING                /**< a WSASend() of the bytes not yet sent back */
+};
+
+/**
+ * \brief One connected client: per-connection state with the per-operation
+ * state (the WSAOVERLAPPED) inside, since it has one operation at a time.
+ */
+struct client {
+    SOCKET socket;               /**< closed by client_free() */
+    WSAEVENT event;              /**< overlapped.hEvent, and its slot's event; closed by client_free() */
+    WSAOVERLAPPED overlapped;    /**< of the operation in flight: must stay valid until it completes */
+    WSABUF wsabuf;               /**< the part of buffer that operation reads into or sends from */
+    enum client_state state;     /**< which operation that is */
+    int in_flight;               /**< 1 from a successful post until its result is collected */
+    DWORD received;              /**< bytes the last receive put in buffer */
+    DWORD sent;                  /**< how many of them went back already */
+    char peer[64];               /**< "client ADDRESS:PORT", for messages */
+    char buffer[BUFFER_SIZE];    /**< raw bytes, not a string: no NUL at the end, NULs inside */
+};
+
+/**
+ * \brief Everything the one thread waits on. events[i] and clients[i] belong
+ * together; slots 0 to count-1 are in use, with no hole, because
+ * WSAWaitForMultipleEvents() takes a plain array of valid handles.
+ */
+struct server {
+    SOCKET listener;                                 /**< closed by main() */
+    char where[64];                                  /**< "ADDRESS:PORT" it listens on, for messages */
+    DWORD count;                                     /**< slots in use, the listener's included */
+    WSAEVENT events[WSA_MAXIMUM_WAIT_EVENTS];        /**< [0]: the listener's (main() closes it); then clients' */
+    struct client *clients[WSA_MAXIMUM_WAIT_EVENTS]; /**< [0] unused: slot 0 is the listener */
+};
+// [structs]
+
+/**
+ * \brief The symbolic name of the Winsock errors a student meets most, so a
+ * message says `WSAEADDRINUSE` instead of only a number.
+ */
+static const char *wsa_error_name(int code)
+{
+    switch (code) {
+    case WSAEACCES: return "WSAEACCES";
+    case WSAEADDRINUSE: return "WSAEADDRINUSE";
+    case WSAEADDRNOTAVAIL: return "WSAEADDRNOTAVAIL";
+    case WSAECONNABORTED: return "WSAECONNABORTED";
+    case WSAECONNRESET: return "WSAECONNRESET";
+    case WSAEINVAL: return "WSAEINVAL";
+    case WSAEMFILE: return "WSAEMFILE";
+    case WSAENETDOWN: return "WSAENETDOWN";
+    case WSAENOBUFS: return "WSAENOBUFS";
+    case WSAENOTCONN: return "WSAENOTCONN";
+    case WSAENOTSOCK: return "WSAENOTSOCK";
+    case WSAESHUTDOWN: return "WSAESHUTDOWN";
+    case WSAETIMEDOUT: return "WSAETIMEDOUT";
+    case WSAEWOULDBLOCK: return "WSAEWOULDBLOCK";
+    case WSASYSNOTREADY: return "WSASYSNOTREADY";
+    case WSAVERNOTSUPPORTED: return "WSAVERNOTSUPPORTED";
+    case WSA_INVALID_HANDLE: return "WSA_INVALID_HANDLE";
+    case WSA_IO_INCOMPLETE: return "WSA_IO_INCOMPLETE";
+    case WSA_NOT_ENOUGH_MEMORY: return "WSA_NOT_ENOUGH_MEMORY";
+    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
+    default: return "error";
+    }
+}
+
+/**
+ * \brief Print one line to stderr: the call, what it was applied to, the
+ * error's name, its number and the system's text for it, as in
+ * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
+ */
+static void print_error(const char *call, const char *subject, int code)
+{
+    char text[256] = "";
+    DWORD len = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
+                               (DWORD)code, 0, text, (DWORD)sizeof text, NULL);
+
+    /* FormatMessage ends its text with "\r\n"; the line should end once. */
+    while (len > 0 && (text[len - 1] == '\r' || text[len - 1] == '\n' || text[len - 1] == ' '))
+        text[--len] = '\0';
+    fprintf(stderr, "%s%s%s: %s (%d)%s%s\n", call, subject[0] ? " " : "", subject,
+            wsa_error_name(code), code, len > 0 ? ": " : "", text);
+}
+
+/** \brief The usage line, on stderr, for a command line we do not understand. */
+static void print_usage(void)
+{
+    fprintf(stderr, "usage: %s [port [address]]   (port 0-65535, default %d; numeric IPv4 address, default %s)\n",
+            PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
+}
+
+/**
+ * \brief Read `[port [address]]`; return 0 when the command line is valid.
+ *
+ * The port must be a whole decimal number from 0 to 65535: atoi() would take
+ * "50x0" as 50 and "-1" as -1, so strtoul() and a check of where it stopped.
+ */
+static int parse_options(int argc, char **argv, struct options *opts)
+{
+    IN_ADDR probe;
+
+    opts->address = DEFAULT_ADDRESS;
+    opts->port = DEFAULT_PORT;
+    if (argc > 3)
+        return -1;
+    if (argc >= 2) {
+        char *end = NULL;
+        unsigned long port = strtoul(argv[1], &end, 10);
+
+        if (argv[1][0] < '0' || argv[1][0] > '9' || *end != '\0' || port > 65535)
+            return -1;
+        opts->port = (unsigned short)port;
+    }
+    if (argc == 3)
+        opts->address = argv[2];
+    if (inet_pton(AF_INET, opts->address, &probe) != 1)
+        return -1;
+    return 0;
+}
+
+// [open_listener]
+/**
+ * \brief Create the listening socket, have \p accept_event set when a client
+ * is waiting to be accepted, bind, listen, and print the
+ * `listening on ADDRESS:PORT` line with the port the system really gave.
+ *
+ * Writes the real "ADDRESS:PORT" into \p where, for later messages. Returns
+ * INVALID_SOCKET after printing which call failed. The caller owns the socket
+ * and closes it; \p accept_event stays the caller's too.
+ */
+static SOCKET open_listener(const struct options *opts, WSAEVENT accept_event, char *where, size_t where_size)
+{
+    SOCKADDR_IN addr;
+    int addr_len = (int)sizeof addr;
+    char subject[64];
+    BOOL exclusive = TRUE;
+    SOCKET listener;
+
+    snprintf(subject, sizeof subject, "%s:%u", opts->address, (unsigned)opts->port);
+    /* WSA_FLAG_OVERLAPPED: the sockets accepted from this one inherit it, and
+     * only an overlapped socket takes WSARecv/WSASend with a WSAOVERLAPPED.
+     * (socket() sets it too, silently; here it is said out loud.) */
+    listener = WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
+    if (listener == INVALID_SOCKET) {
+        print_error("WSASocket", "", WSAGetLastError());
+        return INVALID_SOCKET;
+    }
+    /* On Windows SO_REUSEADDR would let a second program bind the same port
+     * and steal connections; SO_EXCLUSIVEADDRUSE makes that bind fail. */
+    if (setsockopt(listener, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&exclusive,
+                   (int)sizeof exclusive) == SOCKET_ERROR) {
+        print_error("setsockopt(SO_EXCLUSIVEADDRUSE)", subject, WSAGetLastError());
+        goto fail;
+    }
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(opts->port);
+    (void)inet_pton(AF_INET, opts->address, &addr.sin_addr); /* checked in parse_options() */
+    if (bind(listener, (SOCKADDR *)&addr, (int)sizeof addr) == SOCKET_ERROR) {
+        print_error("bind", subject, WSAGetLastError());
+        goto fail;
+    }
+    /* Before listen(): no client can arrive unseen. This also makes the
+     * listener non-blocking, so accept() says WSAEWOULDBLOCK when none waits. */
+    if (WSAEventSelect(listener, accept_event, FD_ACCEPT) == SOCKET_ERROR) {
+        print_error("WSAEventSelect(FD_ACCEPT)", subject, WSAGetLastError());
+        goto fail;
+    }
+    if (listen(listener, SOMAXCONN) == SOCKET_ERROR) {
+        print_error("listen", subject, WSAGetLastError());
+        goto fail;
+    }
+    /* With port 0 the system picked the port: ask which one. */
+    if (getsockname(listener, (SOCKADDR *)&addr, &addr_len) == SOCKET_ERROR) {
+        print_error("getsockname", subject, WSAGetLastError());
+        goto fail;
+    }
+    snprintf(where, where_size, "%s:%u", opts->address, (unsigned)ntohs(addr.sin_port));
+    printf("listening on %s\n", where);
+    /* stdout is a pipe when a test runs us, so it is fully buffered: without
+     * the flush the line would sit in our buffer and the test would wait. */
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "fflush(stdout): the listening line could not be written\n");
+        goto fail;
+    }
+    return listener;
+
+fail:
+    (void)closesocket(listener); /* already failing: the first error is the one to report */
+    return INVALID_SOCKET;
+}
+// [open_listener]
+
+/** \brief Write "client ADDRESS:PORT" of a peer into \p out, for error messages. */
+static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
+{
+    char host[INET_ADDRSTRLEN] = "?";
+
+    (void)inet_ntop(AF_INET, &addr->sin_addr, host, sizeof host); /* "?" if it fails */
+    snprintf(out, out_size, "client %s:%u", host, (unsigned)ntohs(addr->sin_port));
+}
+
+// [client_new]
+/**
+ * \brief Allocate a client for the accepted \p socket, with its own event.
+ * Returns NULL after printing why; the socket then stays the caller's.
+ * On success the client owns the socket: client_free() closes it.
+ */
+static struct client *client_new(SOCKET socket, const char *peer)
+{
+    /* Freed by client_free(), when the client's slot is freed. */
+    struct client *c = malloc(sizeof *c);
+
+    if (c == NULL) {
+        fprintf(stderr, "%s: out of memory for its buffer\n", peer);
+        return NULL;
+    }
+    memset(c, 0, offsetof(struct client, buffer)); /* everything but the buffer */
+    /* A manual-reset event, not signalled: closed by client_free(). */
+    c->event = WSACreateEvent();
+    if (c->event == WSA_INVALID_EVENT) {
+        print_error("WSACreateEvent", peer, WSAGetLastError());
+        free(c);
+        return NULL;
+    }
+    c->socket = socket;
+    snprintf(c->peer, sizeof c->peer, "%s", peer);
+    return c;
+}
+
+/**
+ * \brief Close the client's socket, wait for its operation if one is still
+ * in flight, then close its event and free it.
+ *
+ * Freeing a WSAOVERLAPPED (and the buffer) while its operation is pending is
+ * a classic mistake: the system writes the result into it when the operation
+ * ends, into memory that is someone else's by then. This program collects
+ * every completion before it closes a client; only the end of the program
+ * closes clients with a receive in flight, and it waits here for each.
+ */
+static void client_free(struct client *c)
+{
+    if (closesocket(c->socket) == SOCKET_ERROR)
+        print_error("closesocket", c->peer, WSAGetLastError());
+    if (c->in_flight) {
+        /* closesocket() cancels the operation; its end sets the event. Wait on
+         * the event, not WSAGetOverlappedResult(): the socket is gone. */
+        if (WSAWaitForMultipleEvents(1, &c->event, TRUE, WSA_INFINITE, FALSE) == WSA_WAIT_FAILED) {
+            print_error("WSAWaitForMultipleEvents", c->peer, WSAGetLastError());
+            return; /* not knowing whether it ended, leaking is the safe choice */
+        }
+    }
+    if (!WSACloseEvent(c->event))
+        print_error("WSACloseEvent", c->peer, WSAGetLastError());
+    free(c);
+}
+// [client_new]
+
+// [post]
+/**
+ * \brief The outcome of a WSARecv() or WSASend() just posted with
+ * \p c->overlapped: 0 when the operation is under way, or its error.
+ *
+ * Three outcomes, and two of them mean the same here. Done at once (0) or
+ * pending (WSA_IO_PENDING): either way the system sets the event when it is
+ * done (an operation that completed at once has set it already), and the
+ * result is collected there, in on_client_event(). Handling an immediate
+ * completion here as well would handle it twice. Failed: nothing is in
+ * flight, the caller closes the client.
+ */
+static int started_or_error(struct client *c, int rc)
+{
+    int error;
+
+    if (rc == 0) {
+        c->in_flight = 1; /* done already: the event is set, collected like any other */
+        return 0;
+    }
+    error = WSAGetLastError();
+    if (error == WSA_IO_PENDING) {
+        c->in_flight = 1; /* under way: the event is set when it is done */
+        return 0;
+    }
+    return error; /* failed: nothing in flight */
+}
+
+/**
+ * \brief Ready the client's WSAOVERLAPPED for a new operation: its event not
+ * signalled, its other fields zero.
+ *
+ * The event is manual-reset: nothing un-signals it but us. Resetting it here,
+ * when no operation is in flight, cannot lose a completion.
+ */
+static int prepare_overlapped(struct client *c)
+{
+    if (!WSAResetEvent(c->event))
+        return WSAGetLastError();
+    memset(&c->overlapped, 0, sizeof c->overlapped);
+    c->overlapped.hEvent = c->event;
+    return 0;
+}
+
+/** \brief Post one overlapped receive into the whole buffer. Returns 0 or the error. */
+static int post_recv(struct client *c)
+{
+    DWORD flags = 0; /* in and out: WSARecv reads it, so it must be set */
+    int error = prepare_overlapped(c);
+
+    if (error != 0)
+        return error;
+    c->state = RECEIVING;
+    c->wsabuf.buf = c->buffer;
+    c->wsabuf.len = (ULONG)sizeof c->buffer;
+    /* NULL for the byte count: with an OVERLAPPED it comes from WSAGetOverlappedResult(). */
+    return started_or_error(c, WSARecv(c->socket, &c->wsabuf, 1, NULL, &flags, &c->overlapped, NULL));
+}
+
+/**
+ * \brief Post one overlapped send of the bytes of the last receive that have
+ * not gone back yet. Returns 0 or the error.
+ */
+static int post_send_rest(struct client *c)
+{
+    int error = prepare_overlapped(c);
+
+    if (error != 0)
+        return error;
+    c->state = SENDING;
+    c->wsabuf.buf = c->buffer + c->sent;
+    c->wsabuf.len = (ULONG)(c->received - c->sent);
+    return started_or_error(c, WSASend(c->socket, &c->wsabuf, 1, NULL, 0, &c->overlapped, NULL));
+}
+// [post]
+
+// [complete]
+/**
+ * \brief A receive brought \p bytes: send them back, or finish on the
+ * client's FIN. Returns 0 while the client goes on, -1 when it is done.
+ */
+static int on_recv_complete(struct client *c, DWORD bytes)
+{
+    int error;
+
+    if (bytes == 0) {
+        /* FIN: everything the client sent has gone back already (we receive
+         * only when nothing is owed), so finish our direction too. */
+        if (shutdown(c->socket, SD_SEND) == SOCKET_ERROR)
+            print_error("shutdown", c->peer, WSAGetLastError());
+        return -1;
+    }
+    c->received = bytes;
+    c->sent = 0;
+    error = post_send_rest(c);
+    if (error != 0) {
+        print_error("WSASend", c->peer, error);
+        return -1;
+    }
+    return 0;
+}
+
+/**
+ * \brief A send took \p bytes. Send the rest if it took less than asked;
+ * receive again only once every byte went back, so a receive never
+ * overwrites bytes still owed. Returns 0 while the client goes on, -1 when
+ * it is done.
+ */
+static int on_send_complete(struct client *c, DWORD bytes)
+{
+    int error;
+
+    c->sent += bytes;
+    if (c->sent < c->received) {
+        /* Fewer bytes than asked: normal for an overlapped send, not an error. */
+        error = post_send_rest(c);
+        if (error != 0)
+            print_error("WSASend", c->peer, error);
+    } else {
+        error = post_recv(c);
+        if (error != 0)
+            print_error("WSARecv", c->peer, error);
+    }
+    return error != 0 ? -1 : 0;
+}
+
+/**
+ * \brief The client's event is set: collect the result of its operation and
+ * post the next one. Returns 0 while the client goes on, -1 when its slot
+ * must be freed.
+ */
+static int on_client_event(struct client *c)
+{
+    DWORD bytes = 0, flags = 0;
+
+    /* fWait FALSE: the event is set, so the operation is done; waiting here
+     * would block every other client if it were not. */
+    if (!WSAGetOverlappedResult(c->socket, &c->overlapped, &bytes, FALSE, &flags)) {
+        int error = WSAGetLastError();
+
+        /* Still running though its event is set: nothing in this program sets
+         * it early, but if it happened, closing now would free an OVERLAPPED
+         * in use. Leave it; a later pass collects it. */
+        if (error == WSA_IO_INCOMPLETE)
+            return 0;
+        c->in_flight = 0;
+        /* A reset or a network error is this client's problem only. */
+        print_error(c->state == RECEIVING ? "WSARecv" : "WSASend", c->peer, error);
+        return -1;
+    }
+    c->in_flight = 0;
+    return c->state == RECEIVING ? on_recv_complete(c, bytes) : on_send_complete(c, bytes);
+}
+// [complete]
+
+// [slots]
+/** \brief Put \p c in the first free slot: the end of the array. */
+static void add_slot(struct server *server, struct client *c)
+{
+    server->events[server->count] = c->event;
+    server->clients[server->count] = c;
+    server->count++;
+}
+
+/**
+ * \brief Free the client in \p slot and keep the array without holes: the
+ * last client moves into the freed slot, its event with it.
+ *
+ * Moving one array and not the other, or forgetting to shrink the count, is
+ * the classic bug here: the wait then reports one client's event and the
+ * program serves another, or waits on a closed handle.
+ */
+static void free_slot(struct server *server, DWORD slot)
+{
+    DWORD last = server->count - 1;
+
+    client_free(server->clients[slot]);
+    server->events[slot] = server->events[last];
+    server->clients[slot] = server->clients[last];
+    server->events[last] = WSA_INVALID_EVENT;
+    server->clients[last] = NULL;
+    server->count--;
+}
+// [slots]
+
+// [scan]
+/**
+ * \brief The lowest slot from \p from on whose event is set now, or
+ * server->count when there is none. One call with timeout 0 looks at all of
+ * them, and, like every wait for any of several events, reports the lowest.
+ */
+static DWORD next_set_slot(const struct server *server, DWORD from)
+{
+    DWORD rc;
+
+    if (from >= server->count)
+        return server->count;
+    rc = WSAWaitForMultipleEvents(server->count - from, &server->events[from], FALSE, 0, FALSE);
+    if (rc - WSA_WAIT_EVENT_0 < server->count - from) /* WSA_WAIT_EVENT_0 + i: slot from + i */
+        return from + (rc - WSA_WAIT_EVENT_0);
+    return server->count; /* WSA_WAIT_TIMEOUT: none is set (a failure shows in the next main wait) */
+}
+
+/** \brief Serve every client slot from \p from (1 or more) on whose event is set. */
+static void serve_set_clients(struct server *server, DWORD from)
+{
+    DWORD slot = from;
+
+    while ((slot = next_set_slot(server, slot)) < server->count) {
+        if (on_client_event(server->clients[slot]) != 0)
+            free_slot(server, slot); /* the last client moved here: look at this slot again */
+        else
+            slot++;
+    }
+}
+// [scan]
+
+// [accept]
+/**
+ * \brief All client slots are taken: accept the connection and close it at
+ * once, unread. The client sees its connection end; nobody else notices.
+ */
+static void turn_away(SOCKET client, const char *peer)
+{
+    fprintf(stderr, "%s: turned away: all %d client slots are in use\n", peer, MAX_CLIENTS);
+    if (closesocket(client) == SOCKET_ERROR)
+        print_error("closesocket", peer, WSAGetLastError());
+}
+
+/**
+ * \brief Give a newly accepted \p socket its own event and slot and post its
+ * first receive; on any failure close it. Owns \p socket.
+ */
+static void take_client(struct server *server, SOCKET socket, const char *peer)
+{
+    struct client *c;
+    int error;
+
+    /* The accepted socket inherits the listener's WSAEventSelect: FD_ACCEPT
+     * on the listener's event, slot 0. Cancel that: this socket reports
+     * through its own event, by overlapped completions only. */
+    if (WSAEventSelect(socket, NULL, 0) == SOCKET_ERROR) {
+        print_error("WSAEventSelect", peer, WSAGetLastError());
+        goto fail;
+    }
+    c = client_new(socket, peer);
+    if (c == NULL)
+        goto fail;
+    error = post_recv(c);
+    if (error != 0) {
+        print_error("WSARecv", peer, error);
+        client_free(c); /* closes the socket; nothing is in flight */
+        return;
+    }
+    add_slot(server, c);
+    return;
+
+fail:
+    (void)closesocket(socket); /* already failing: the first error is the one to report */
+}
+
+/**
+ * \brief Whether an accept() error means the listening socket itself is
+ * broken. Everything else (a client that reset or gave up before we took it,
+ * a short-lived lack of sockets or buffers) is one connection's problem.
+ */
+static int listener_is_broken(int error)
+{
+    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT || error == WSANOTINITIALISED ||
+           error == WSAENETDOWN;
+}
+
+/**
+ * \brief The listener's event is set: accept one waiting client, and give it
+ * a slot or turn it away. Returns -1 when the listener is broken.
+ *
+ * One per wake-up, not a loop until WSAEWOULDBLOCK. FD_ACCEPT is
+ * level-triggered: when more clients wait, accept() sets the event again and
+ * the next round takes the next one, after the clients have had their turn.
+ * And Wine 8 needs it: there, FD_ACCEPT can be reported for a connection that
+ * a second accept() in the same round already took, and the accept() that
+ * then fails with WSAEWOULDBLOCK does not re-arm FD_ACCEPT as it does on
+ * Windows, so the listener's event would never be set again.
+ */
+static int accept_one_client(struct server *server)
+{
+    WSANETWORKEVENTS happened;
+    SOCKADDR_IN peer_addr;
+    int peer_len;
+    char peer[64];
+    SOCKET client;
+
+    /* Reads and clears what happened, and resets the event, in one step. */
+    if (WSAEnumNetworkEvents(server->listener, server->events[LISTENER_SLOT], &happened) == SOCKET_ERROR) {
+        print_error("WSAEnumNetworkEvents", server->where, WSAGetLastError());
+        return -1;
+    }
+    if ((happened.lNetworkEvents & FD_ACCEPT) && happened.iErrorCode[FD_ACCEPT_BIT] != 0)
+        print_error("FD_ACCEPT", server->where, happened.iErrorCode[FD_ACCEPT_BIT]);
+    for (;;) {
+        int error;
+
+        peer_len = (int)sizeof peer_addr;
+        client = accept(server->listener, (SOCKADDR *)&peer_addr, &peer_len);
+        if (client != INVALID_SOCKET)
+            break;
+        error = WSAGetLastError();
+        if (error == WSAEWOULDBLOCK)
+            return 0; /* nobody waits after all */
+        print_error("accept", server->where, error);
+        if (listener_is_broken(error))
+            return -1;
+        /* Out of sockets or buffers: retrying at once fails again. Pause
+         * (everyone: one thread) and let a later round try again. */
+        if (error == WSAEMFILE || error == WSAENOBUFS) {
+            Sleep(100);
+            return 0;
+        }
+        /* A client that reset while it waited: take the next instead. */
+    }
+    format_peer(&peer_addr, peer, sizeof peer);
+    /* Full? A client may have left since this round looked: collect that
+     * first, so its slot goes to this client. */
+    if (server->count == WSA_MAXIMUM_WAIT_EVENTS)
+        serve_set_clients(server, LISTENER_SLOT + 1);
+    if (server->count == WSA_MAXIMUM_WAIT_EVENTS)
+        turn_away(client, peer); /* the limit of this lesson */
+    else
+        take_client(server, client, peer);
+    return 0;
+}
+// [accept]
+
+// [event_loop]
+/**
+ * \brief After a wake-up that reported slot \p first: serve every client
+ * slot from there on whose event is set, then the listener if its event is.
+ * Returns -1 when the listener is broken.
+ *
+ * The wait reports only the lowest set slot. Serving that one alone and
+ * waiting again lets busy clients in low slots, whose events are set again
+ * and again, starve every client above them.
+ */
+static int serve_set_slots(struct server *server, DWORD first)
+{
+    serve_set_clients(server, first > LISTENER_SLOT ? first : LISTENER_SLOT + 1);
+    /* The listener last: a client that left in this round has freed its slot
+     * for one that arrived in the same round. */
+    if (next_set_slot(server, LISTENER_SLOT) == LISTENER_SLOT)
+        return accept_one_client(server);
+    return 0;
+}
+
+/**
+ * \brief Wait for the listener's event or any client's, serve what is set,
+ * and again. Returns only when the listener is broken or the wait fails.
+ */
+static void serve_clients(struct server *server)
+{
+    for (;;) {
+        DWORD rc = WSAWaitForMultipleEvents(server->count, server->events, FALSE, WSA_INFINITE, FALSE);
+
+        if (rc == WSA_WAIT_FAILED) {
+            print_error("WSAWaitForMultipleEvents", server->where, WSAGetLastError());
+            return;
+        }
+        if (rc >= WSA_WAIT_EVENT_0 + server->count)
+            continue; /* a timeout or an APC: neither can happen with INFINITE and FALSE */
+        if (serve_set_slots(server, rc - WSA_WAIT_EVENT_0) != 0)
+            return;
+    }
+}
+// [event_loop]
+
+// [main]
+/**
+ * \brief Start Winsock, parse the command line, listen, and serve clients
+ * until the listening socket breaks; then close and free everything. Exit
+ * codes: 2 for a bad command line, 1 for a failed start or a broken
+ * listening socket.
+ */
+int main(int argc, char **argv)
+{
+    struct options opts;
+    struct server server;
+    WSADATA wsa;
+    int error;
+
+    /* Winsock first: parse_options() uses inet_pton(), a Winsock call. */
+    error = WSAStartup(MAKEWORD(2, 2), &wsa);
+    if (error != 0) {
+        /* WSAStartup returns its error: WSAGetLastError() needs a started Winsock. */
+        print_error("WSAStartup", "2.2", error);
+        return 1;
+    }
+    if (parse_options(argc, argv, &opts) != 0) {
+        print_usage();
+        (void)WSACleanup(); /* the process ends anyway; nothing to do if it fails */
+        return 2;
+    }
+    memset(&server, 0, sizeof server);
+    /* The listener's event, slot 0: closed below, after the listener. */
+    server.events[LISTENER_SLOT] = WSACreateEvent();
+    if (server.events[LISTENER_SLOT] == WSA_INVALID_EVENT) {
+        print_error("WSACreateEvent", "", WSAGetLastError());
+        (void)WSACleanup();
+        return 1;
+    }
+    server.count = 1;
+    server.listener = open_listener(&opts, server.events[LISTENER_SLOT], server.where, sizeof server.where);
+    if (server.listener != INVALID_SOCKET) {
+        serve_clients(&server);
+        while (server.count > 1)
+            free_slot(&server, server.count - 1);
+        (void)closesocket(server.listener); /* ending anyway: an error here changes nothing */
+    }
+    (void)WSACloseEvent(server.events[LISTENER_SLOT]); /* ending anyway */
+    (void)WSACleanup();
+    return 1; /* serve_clients() returns only when the listener is broken */
+}
+// [main]
