@@ -1283,6 +1283,7 @@ static void shuts_down_cleanly_on_ctrl_c_under_load(const struct target *t, stru
             goto done;
         }
     proc_interrupt(t->server);
+    r->server_ended_on_purpose = 1;
     asked = now_ms();
     if (!pump_until_exit(t, &c, asked + SHUTDOWN_MS, &code)) {
         int ended = pump_until_exit(t, &c, asked + EXIT_BUDGET_MS, &code);
@@ -1410,7 +1411,7 @@ void check_run(const struct check *c, struct target *t, struct result *r)
     if (r->passed && r->got[0] == '\0') /* every path must say what it saw: silence is no pass */
         fail(r, NULL, "no verdict: the check ended without saying what it saw (a harness bug)");
     /* A failure may be the server dying: give its exit a moment to show, it is the real cause. */
-    if (t->server && proc_wait(t->server, now_ms() + (r->passed ? 0 : 1000), &code)) {
+    if (t->server && !r->server_ended_on_purpose && proc_wait(t->server, now_ms() + (r->passed ? 0 : 1000), &code)) {
         r->passed = 0;
         r->got[0] = '\0';
         fail(r, "a client's error must close that client only, never end the server",

@@ -23,6 +23,7 @@ struct target {
 struct result {
     int passed;
     int skipped;                /**< the check cannot run in this mode (needs --exe) */
+    int server_ended_on_purpose; /**< the check stopped the server itself: its exit is no crash */
     char expected[256];         /**< what the check wanted */
     char got[768];              /**< what happened */
     char hint[256];             /**< the likely mistake, when it failed */

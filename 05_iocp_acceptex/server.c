@@ -1,0 +1,883 @@
+/**
+ * \file
+ * \brief Lesson 05: an echo server on an I/O completion port whose accepts
+ * are overlapped operations too (AcceptEx), served by a pool of worker threads.
+ *
+ * Abstract. The main thread creates one completion port, starts 2 x processors
+ * worker threads that wait on it, listens, associates the listening socket
+ * with the port (its key: the struct listener) and posts ACCEPTS_POSTED
+ * accepts with AcceptEx, loaded through WSAIoctl. AcceptEx receives no data
+ * (dwReceiveDataLength = 0), so an accept completes when a client connects,
+ * silent or not. A worker that dequeues an accept posts a replacement,
+ * finishes the accepted socket (SO_UPDATE_ACCEPT_CONTEXT, the peer's address
+ * from GetAcceptExSockaddrs), gives it a struct connection (per-handle data,
+ * its key) and posts its first receive. From then on the echo is lesson 04's:
+ * the key leads to the connection, the OVERLAPPED to a struct io (per-I/O
+ * data) whose op tag says accept, receive or send.
+ *
+ * Ownership. A struct io is allocated by the post_* function that starts its
+ * operation and freed by the worker that dequeues its completion (or by the
+ * post itself when the call failed: then no completion comes). The socket an
+ * accept will turn into the client is created by post_accept() and owned by
+ * that accept's struct io until the accept completes; then a new connection
+ * owns it, or, if the accept failed, free_io() closes it. A connection counts
+ * its operations in flight (`pending`); the worker that ends the last one,
+ * after the socket was closed, frees it. One operation per connection is in
+ * flight at a time: receive, then send those bytes (as many sends as it
+ * takes), then receive again.
+ *
+ * The main thread no longer accepts: it waits on the worker threads, waking
+ * once a second to post the accepts that could not be replaced for lack of
+ * sockets or memory. The program stops on Ctrl+C (the system ends the process,
+ * its threads and its sockets) or when the listening socket or the port
+ * breaks: then main() returns and ending the process ends the workers. The
+ * limit this lesson leaves is that stop: nothing is counted, cancelled or
+ * freed. Lesson 06 stops everything one by one.
+ */
+/** Leave the rarely used parts of windows.h out (among them the old winsock.h). */
+#define WIN32_LEAN_AND_MEAN
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <windows.h>
+#include <mswsock.h> /* the AcceptEx types, WSAID_ACCEPTEX and SO_UPDATE_ACCEPT_CONTEXT; no mswsock.lib needed */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/** The program's name, for the usage line. */
+#define PROGRAM "05_iocp_acceptex"
+/** Port used when the command line names none. */
+#define DEFAULT_PORT 5000
+/** Loopback by default: a lab machine must not expose a server by accident. */
+#define DEFAULT_ADDRESS "127.0.0.1"
+/** Size of each connection's echo buffer: with thousands of clients it is most of the memory. */
+#define BUFFER_SIZE (16 * 1024)
+/** Worker threads per processor: spares for a worker that blocks (a page fault, a lock). */
+#define WORKERS_PER_PROCESSOR 2
+/** Accepts kept posted on the listening socket: enough for a burst of clients between two re-posts. */
+#define ACCEPTS_POSTED 32
+/** Room AcceptEx needs for one address: the largest sockaddr it may write (IPv4 here) plus 16, as its documentation requires. */
+#define ACCEPT_ADDRESS_SIZE ((DWORD)sizeof(SOCKADDR_IN) + 16)
+/** How often the main thread posts the accepts that could not be replaced (out of sockets or memory). */
+#define TOP_UP_INTERVAL_MS 1000
+
+/** \brief What the command line asked for. */
+struct options {
+    const char *address;   /**< numeric IPv4 address to listen on */
+    unsigned short port;   /**< port to listen on; 0 lets the system choose */
+};
+
+// [structs]
+/** \brief What an operation was: the OVERLAPPED alone cannot say, the tag in its struct io does. */
+enum op {
+    OP_ACCEPT, /**< an AcceptEx on the listening socket; its key is the listener, not a connection */
+    OP_RECV, /**< a WSARecv into the connection's buffer */
+    OP_SEND  /**< a WSASend of the part of the buffer not yet sent */
+};
+
+/**
+ * \brief Per-I/O data: one overlapped operation, from its post until a worker
+ * dequeues its completion. The system writes into `overlapped` until then, so
+ * the struct is neither reused nor freed before.
+ */
+struct io {
+    enum op op;             /**< what completed, for the worker's dispatch */
+    OVERLAPPED overlapped;  /**< not first, on purpose: CONTAINING_RECORD finds the struct, a cast would not */
+    WSABUF wsabuf;          /**< OP_RECV, OP_SEND: the part of the connection's buffer this operation fills or sends */
+    SOCKET accepted;        /**< OP_ACCEPT: the socket AcceptEx makes the client's; this io owns it until then */
+    char addresses[2 * ACCEPT_ADDRESS_SIZE]; /**< OP_ACCEPT: where AcceptEx writes the local and remote addresses */
+};
+
+/**
+ * \brief Per-handle data: one accepted client. Its address is the socket's
+ * completion key, so every completion on the socket leads back here.
+ */
+struct connection {
+    SOCKET socket;          /**< the client; INVALID_SOCKET once closed */
+    volatile LONG pending;  /**< operations posted and not yet finished; changed only with Interlocked* */
+    DWORD length;           /**< bytes the last receive put in `buffer` */
+    DWORD sent;             /**< of those, bytes already echoed */
+    char peer[64];          /**< "client ADDRESS:PORT", for error messages */
+    char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
+};
+
+/**
+ * \brief The listening socket and what accepting on it needs. Its address is
+ * the listening socket's completion key: a packet with this key is an accept.
+ */
+struct listener {
+    SOCKET socket;                           /**< the listening socket, associated with the port */
+    LPFN_ACCEPTEX accept_ex;                 /**< AcceptEx, as the socket's provider gave it */
+    LPFN_GETACCEPTEXSOCKADDRS get_addresses; /**< GetAcceptExSockaddrs, from the same provider */
+    volatile LONG posted;                    /**< accepts posted and not yet completed; Interlocked* only */
+    char where[64];                          /**< "ADDRESS:PORT", for error messages */
+};
+
+/** \brief What the main thread and the workers share: the port, the listener (and, for main, the workers). */
+struct server {
+    HANDLE port;            /**< the completion port; the listener and every client socket are associated with it */
+    HANDLE *workers;        /**< the worker threads' handles */
+    DWORD worker_count;     /**< how many workers run */
+    struct listener listener; /**< the listening socket; its address is that socket's completion key */
+};
+// [structs]
+
+/**
+ * \brief The symbolic name of the Winsock errors a student meets most, so a
+ * message says `WSAEADDRINUSE` instead of only a number.
+ */
+static const char *wsa_error_name(int code)
+{
+    switch (code) {
+    case WSAEACCES: return "WSAEACCES";
+    case WSAEADDRINUSE: return "WSAEADDRINUSE";
+    case WSAEADDRNOTAVAIL: return "WSAEADDRNOTAVAIL";
+    case WSAECONNABORTED: return "WSAECONNABORTED";
+    case WSAECONNRESET: return "WSAECONNRESET";
+    case WSAEINVAL: return "WSAEINVAL";
+    case WSAEMFILE: return "WSAEMFILE";
+    case WSAENETDOWN: return "WSAENETDOWN";
+    case WSAENETRESET: return "WSAENETRESET";
+    case WSAENOBUFS: return "WSAENOBUFS";
+    case WSAENOTCONN: return "WSAENOTCONN";
+    case WSAENOTSOCK: return "WSAENOTSOCK";
+    case WSAESHUTDOWN: return "WSAESHUTDOWN";
+    case WSAETIMEDOUT: return "WSAETIMEDOUT";
+    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
+    case WSASYSNOTREADY: return "WSASYSNOTREADY";
+    case WSAVERNOTSUPPORTED: return "WSAVERNOTSUPPORTED";
+    default: return "error";
+    }
+}
+
+/**
+ * \brief Print one line to stderr: the call, what it was applied to, the
+ * error's name, its number and the system's text for it, as in
+ * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
+ * Workers call it too: the C runtime writes each fprintf() to stderr whole.
+ */
+static void print_error(const char *call, const char *subject, int code)
+{
+    char text[256] = "";
+    DWORD len = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
+                               (DWORD)code, 0, text, (DWORD)sizeof text, NULL);
+
+    /* FormatMessage ends its text with "\r\n"; the line should end once. */
+    while (len > 0 && (text[len - 1] == '\r' || text[len - 1] == '\n' || text[len - 1] == ' '))
+        text[--len] = '\0';
+    fprintf(stderr, "%s%s%s: %s (%d)%s%s\n", call, subject[0] ? " " : "", subject,
+            wsa_error_name(code), code, len > 0 ? ": " : "", text);
+}
+
+/** \brief The usage line, on stderr, for a command line we do not understand. */
+static void print_usage(void)
+{
+    fprintf(stderr, "usage: %s [port [address]]   (port 0-65535, default %d; numeric IPv4 address, default %s)\n",
+            PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
+}
+
+/**
+ * \brief Read `[port [address]]`; return 0 when the command line is valid.
+ *
+ * The port must be a whole decimal number from 0 to 65535: atoi() would take
+ * "50x0" as 50 and "-1" as -1, so strtoul() and a check of where it stopped.
+ */
+static int parse_options(int argc, char **argv, struct options *opts)
+{
+    IN_ADDR probe;
+
+    opts->address = DEFAULT_ADDRESS;
+    opts->port = DEFAULT_PORT;
+    if (argc > 3)
+        return -1;
+    if (argc >= 2) {
+        char *end = NULL;
+        unsigned long port = strtoul(argv[1], &end, 10);
+
+        if (argv[1][0] < '0' || argv[1][0] > '9' || *end != '\0' || port > 65535)
+            return -1;
+        opts->port = (unsigned short)port;
+    }
+    if (argc == 3)
+        opts->address = argv[2];
+    if (inet_pton(AF_INET, opts->address, &probe) != 1)
+        return -1;
+    return 0;
+}
+
+/**
+ * \brief Create the listening socket, bind it, listen, and print the
+ * `listening on ADDRESS:PORT` line with the port the system really gave.
+ *
+ * The socket is made for overlapped I/O, which the completion port and
+ * AcceptEx need (the accept sockets are made the same way). Writes the
+ * real "ADDRESS:PORT" into \p where, for later messages. Returns
+ * INVALID_SOCKET after printing which call failed. The caller owns the socket
+ * and closes it.
+ */
+static SOCKET open_listener(const struct options *opts, char *where, size_t where_size)
+{
+    SOCKADDR_IN addr;
+    int addr_len = (int)sizeof addr;
+    char subject[64];
+    BOOL exclusive = TRUE;
+    SOCKET listener;
+
+    snprintf(subject, sizeof subject, "%s:%u", opts->address, (unsigned)opts->port);
+    listener = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
+    if (listener == INVALID_SOCKET) {
+        print_error("WSASocket", "", WSAGetLastError());
+        return INVALID_SOCKET;
+    }
+    /* On Windows SO_REUSEADDR would let a second program bind the same port
+     * and steal connections; SO_EXCLUSIVEADDRUSE makes that bind fail. */
+    if (setsockopt(listener, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&exclusive,
+                   (int)sizeof exclusive) == SOCKET_ERROR) {
+        print_error("setsockopt(SO_EXCLUSIVEADDRUSE)", subject, WSAGetLastError());
+        goto fail;
+    }
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(opts->port);
+    (void)inet_pton(AF_INET, opts->address, &addr.sin_addr); /* checked in parse_options() */
+    if (bind(listener, (SOCKADDR *)&addr, (int)sizeof addr) == SOCKET_ERROR) {
+        print_error("bind", subject, WSAGetLastError());
+        goto fail;
+    }
+    if (listen(listener, SOMAXCONN) == SOCKET_ERROR) {
+        print_error("listen", subject, WSAGetLastError());
+        goto fail;
+    }
+    /* With port 0 the system picked the port: ask which one. */
+    if (getsockname(listener, (SOCKADDR *)&addr, &addr_len) == SOCKET_ERROR) {
+        print_error("getsockname", subject, WSAGetLastError());
+        goto fail;
+    }
+    snprintf(where, where_size, "%s:%u", opts->address, (unsigned)ntohs(addr.sin_port));
+    printf("listening on %s\n", where);
+    /* stdout is a pipe when a test runs us, so it is fully buffered: without
+     * the flush the line would sit in our buffer and the test would wait. */
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "fflush(stdout): the listening line could not be written\n");
+        goto fail;
+    }
+    return listener;
+
+fail:
+    (void)closesocket(listener); /* already failing: the first error is the one to report */
+    return INVALID_SOCKET;
+}
+
+/** \brief Write "client ADDRESS:PORT" of a peer into \p out, for error messages. */
+static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
+{
+    char host[INET_ADDRSTRLEN] = "?";
+
+    (void)inet_ntop(AF_INET, &addr->sin_addr, host, sizeof host); /* "?" if it fails */
+    snprintf(out, out_size, "client %s:%u", host, (unsigned)ntohs(addr->sin_port));
+}
+
+// [lifetime]
+/**
+ * \brief A struct io for one operation on \p data, \p len bytes, tagged \p op.
+ * Freed by the worker that dequeues its completion (free_io()), or by the
+ * post when the call fails. NULL when memory is short.
+ */
+static struct io *new_io(enum op op, char *data, DWORD len)
+{
+    struct io *io = calloc(1, sizeof *io); /* zeroed: a new OVERLAPPED must start all zero */
+
+    if (io == NULL)
+        return NULL;
+    io->op = op;
+    io->wsabuf.buf = data;
+    io->wsabuf.len = len;
+    io->accepted = INVALID_SOCKET; /* an accept sets it; the others never own a socket */
+    return io;
+}
+
+/**
+ * \brief Free a struct io whose completion has been dequeued (or whose post
+ * failed). An accept socket it still owns (the accept failed, or nobody took
+ * the client) is closed with it.
+ */
+static void free_io(struct io *io)
+{
+    if (io->accepted != INVALID_SOCKET)
+        (void)closesocket(io->accepted); /* never connected to anyone, or already failing: nothing to report */
+    free(io);
+}
+
+/**
+ * \brief A struct connection for the accepted socket \p client, with nothing
+ * pending. From here it owns \p client: free_connection() closes it.
+ */
+static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_addr)
+{
+    struct connection *conn = calloc(1, sizeof *conn);
+
+    if (conn == NULL)
+        return NULL;
+    conn->socket = client;
+    conn->pending = 0;
+    format_peer(peer_addr, conn->peer, sizeof conn->peer);
+    return conn;
+}
+
+/**
+ * \brief Close the connection's socket, once. An operation still pending on
+ * it would end with an error, but its completion would still be queued, so
+ * closing never frees anything: free_connection_when_idle() does.
+ */
+static void close_connection(struct connection *conn)
+{
+    if (conn->socket == INVALID_SOCKET)
+        return;
+    if (closesocket(conn->socket) == SOCKET_ERROR)
+        print_error("closesocket", conn->peer, WSAGetLastError());
+    conn->socket = INVALID_SOCKET;
+}
+
+/** \brief Close the socket if still open and free the connection. Only with nothing pending. */
+static void free_connection(struct connection *conn)
+{
+    close_connection(conn);
+    free(conn);
+}
+
+/**
+ * \brief One operation of \p conn is over: take it off the count, and the
+ * caller that takes the last one off frees the connection. Interlocked,
+ * because another thread may count at the same time (lesson 06 cancels I/O
+ * from the main thread). A handler that wants the connection to live on has
+ * posted its next operation before this, so the count cannot pass through 0.
+ */
+static void free_connection_when_idle(struct connection *conn)
+{
+    if (InterlockedDecrement(&conn->pending) == 0)
+        free_connection(conn);
+}
+// [lifetime]
+
+// [post_recv]
+/**
+ * \brief Post one receive into the connection's whole buffer. Returns 0 when
+ * it is under way (a completion will come), -1 after printing the error (no
+ * completion will come: the caller closes the connection).
+ */
+static int post_recv(struct connection *conn)
+{
+    DWORD flags = 0;
+    struct io *io = new_io(OP_RECV, conn->buffer, (DWORD)sizeof conn->buffer);
+    int error;
+
+    if (io == NULL) {
+        print_error("WSARecv", conn->peer, WSAENOBUFS);
+        return -1;
+    }
+    /* Count it before the call: once the call is made, a worker may dequeue
+     * the completion and end the operation before WSARecv even returns here. */
+    InterlockedIncrement(&conn->pending);
+    /* No byte-count pointer: with an OVERLAPPED the count comes with the completion. */
+    if (WSARecv(conn->socket, &io->wsabuf, 1, NULL, &flags, &io->overlapped, NULL) == 0)
+        return 0; /* done at once, but the completion is queued anyway: the worker handles it, once */
+    error = WSAGetLastError();
+    if (error == WSA_IO_PENDING)
+        return 0; /* under way: the completion comes later */
+    /* Failed: no completion will come, so nothing else will free the io or uncount it. */
+    InterlockedDecrement(&conn->pending);
+    free_io(io);
+    print_error("WSARecv", conn->peer, error);
+    return -1;
+}
+// [post_recv]
+
+// [post_send_rest]
+/**
+ * \brief Post one send of what the buffer still owes the client, from
+ * `sent` to `length`. Returns 0 when it is under way, -1 after printing the
+ * error (the caller closes the connection).
+ */
+static int post_send_rest(struct connection *conn)
+{
+    struct io *io = new_io(OP_SEND, conn->buffer + conn->sent, conn->length - conn->sent);
+    int error;
+
+    if (io == NULL) {
+        print_error("WSASend", conn->peer, WSAENOBUFS);
+        return -1;
+    }
+    InterlockedIncrement(&conn->pending); /* before the call, as in post_recv() */
+    if (WSASend(conn->socket, &io->wsabuf, 1, NULL, 0, &io->overlapped, NULL) == 0)
+        return 0; /* done at once; its completion is still queued and handled there, once */
+    error = WSAGetLastError();
+    if (error == WSA_IO_PENDING)
+        return 0; /* under way */
+    InterlockedDecrement(&conn->pending); /* failed: no completion will come */
+    free_io(io);
+    print_error("WSASend", conn->peer, error);
+    return -1;
+}
+// [post_send_rest]
+
+// [on_complete]
+/**
+ * \brief A receive brought \p bytes bytes (more than 0): send them all back
+ * before anything else. No receive is posted until they are sent, so a
+ * receive never overwrites bytes the client has not got back yet.
+ */
+static void on_recv_complete(struct connection *conn, DWORD bytes)
+{
+    conn->length = bytes;
+    conn->sent = 0;
+    if (post_send_rest(conn) != 0)
+        close_connection(conn);
+}
+
+/**
+ * \brief A send took \p bytes bytes. A send may take fewer than it was given:
+ * then send the rest (a worker never calls a blocking send(), it would hold a
+ * thread of the pool for as long as the client does not read). When
+ * everything is back with the client, receive again into the same buffer.
+ */
+static void on_send_complete(struct connection *conn, DWORD bytes)
+{
+    int failed;
+
+    conn->sent += bytes;
+    if (conn->sent < conn->length)
+        failed = post_send_rest(conn);
+    else
+        failed = post_recv(conn);
+    if (failed)
+        close_connection(conn);
+}
+
+/**
+ * \brief An operation completed with 0 bytes. For a receive that is the
+ * client's FIN: everything it sent has been echoed (a receive is only posted
+ * when nothing is owed), so end our direction too and close. (A send of
+ * n > 0 bytes does not complete with 0; if it did, closing would be right.)
+ */
+static void on_peer_closed(struct connection *conn, enum op op)
+{
+    if (op == OP_RECV && shutdown(conn->socket, SD_SEND) == SOCKET_ERROR)
+        print_error("shutdown", conn->peer, WSAGetLastError());
+    close_connection(conn);
+}
+
+/**
+ * \brief An operation failed (most often the client reset): one line on
+ * stderr, close this client, the others go on. GetLastError() after the
+ * dequeue holds a system status code (a reset is ERROR_NETNAME_DELETED, 64);
+ * WSAGetOverlappedResult() gives the Winsock error for it (WSAECONNRESET).
+ */
+static void on_io_failed(struct connection *conn, struct io *io)
+{
+    DWORD bytes = 0, flags = 0;
+    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+
+    if (!WSAGetOverlappedResult(conn->socket, &io->overlapped, &bytes, FALSE, &flags))
+        error = WSAGetLastError();
+    print_error(io->op == OP_RECV ? "WSARecv" : "WSASend", conn->peer, error);
+    close_connection(conn);
+}
+// [on_complete]
+
+// [handle_completion]
+/**
+ * \brief Handle one dequeued completion of \p io on \p conn: the three
+ * outcomes that come with an OVERLAPPED (failed, 0 bytes, n bytes), then free
+ * the io and take its operation off the connection's count.
+ */
+static void handle_completion(struct connection *conn, struct io *io, BOOL ok, DWORD bytes)
+{
+    if (!ok)
+        on_io_failed(conn, io);            /* the I/O failed: this client's problem only */
+    else if (bytes == 0)
+        on_peer_closed(conn, io->op);      /* success with 0 bytes: the client closed */
+    else if (io->op == OP_RECV)
+        on_recv_complete(conn, bytes);     /* success, bytes moved; the tag says which way */
+    else
+        on_send_complete(conn, bytes);
+    free_io(io);                           /* dequeued: the system no longer writes into it */
+    free_connection_when_idle(conn);       /* last: the handler may have posted the next operation */
+}
+// [handle_completion]
+
+/* Defined with the accepts, further down; the worker calls it. */
+static void handle_accept(struct server *server, struct io *io, BOOL ok);
+
+// [worker]
+/**
+ * \brief A worker thread: dequeue one completion, tell the four outcomes of
+ * GetQueuedCompletionStatus apart, handle it, repeat. Any worker may get any
+ * connection's completion, and any worker may complete an accept; with one
+ * operation in flight per connection, only one worker at a time touches a
+ * connection.
+ */
+static DWORD WINAPI worker(void *param)
+{
+    struct server *server = param;
+
+    for (;;) {
+        DWORD bytes = 0;
+        ULONG_PTR key = 0; /* ULONG_PTR, not DWORD: it holds a pointer, 64 bits on x64 */
+        OVERLAPPED *overlapped = NULL;
+        BOOL ok = GetQueuedCompletionStatus(server->port, &bytes, &key, &overlapped, INFINITE);
+        struct io *io;
+
+        if (!ok && overlapped == NULL) {
+            /* No completion dequeued. Either the timeout passed (only with a
+             * finite timeout; this one is INFINITE) or the port itself is
+             * broken, and then nothing will ever come again. */
+            DWORD error = GetLastError();
+
+            if (error == WAIT_TIMEOUT)
+                continue;
+            print_error("GetQueuedCompletionStatus", "", (int)error);
+            return 1;
+        }
+        if (overlapped == NULL)
+            continue; /* a packet from PostQueuedCompletionStatus: nobody here posts one (lesson 06 will) */
+        /* The key is the listener or a connection; the OVERLAPPED sits inside
+         * a struct io, and CONTAINING_RECORD steps back to the struct's start. */
+        io = CONTAINING_RECORD(overlapped, struct io, overlapped);
+        /* The key first, the bytes after: an accept completes with 0 bytes
+         * too (it receives none), and that is a new client, not a FIN. */
+        if (key == (ULONG_PTR)&server->listener)
+            handle_accept(server, io, ok);
+        else
+            handle_completion((struct connection *)key, io, ok, bytes);
+    }
+}
+// [worker]
+
+// [start_workers]
+/**
+ * \brief Create the completion port and start 2 x processors workers on it.
+ * Returns 0, or -1 after printing the failed call; the caller then ends the
+ * process, which ends the workers already started (they hold nothing yet).
+ */
+static int start_workers(struct server *server)
+{
+    SYSTEM_INFO info;
+    DWORD count;
+
+    GetSystemInfo(&info);
+    count = WORKERS_PER_PROCESSOR * info.dwNumberOfProcessors;
+    if (count > MAXIMUM_WAIT_OBJECTS)
+        count = MAXIMUM_WAIT_OBJECTS; /* main waits on them all with one WaitForMultipleObjects */
+    /* Concurrency 0: the port lets as many workers run at once as there are
+     * processors. We start twice as many threads, so that when one blocks
+     * another is waiting to take its turn. */
+    server->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
+    if (server->port == NULL) {
+        print_error("CreateIoCompletionPort", "", (int)GetLastError());
+        return -1;
+    }
+    server->workers = calloc(count, sizeof *server->workers);
+    if (server->workers == NULL) {
+        print_error("calloc", "workers", ERROR_NOT_ENOUGH_MEMORY);
+        return -1;
+    }
+    for (server->worker_count = 0; server->worker_count < count; server->worker_count++) {
+        server->workers[server->worker_count] = CreateThread(NULL, 0, worker, server, 0, NULL);
+        if (server->workers[server->worker_count] == NULL) {
+            print_error("CreateThread", "worker", (int)GetLastError());
+            return -1;
+        }
+    }
+    return 0;
+}
+// [start_workers]
+
+// [start_connection]
+/**
+ * \brief Give an accepted socket to the workers: wrap it in a connection,
+ * associate it with the port (the connection's address as its key) and post
+ * its first receive. A failure closes this client only. Owns \p client.
+ * Called by the worker that completed the accept.
+ */
+static void start_connection(const struct server *server, SOCKET client, const SOCKADDR_IN *peer_addr)
+{
+    struct connection *conn = new_connection(client, peer_addr);
+
+    if (conn == NULL) {
+        print_error("accept", "a client", WSAENOBUFS);
+        (void)closesocket(client); /* out of memory already: that is the error to report */
+        return;
+    }
+    /* The key is a ULONG_PTR, as wide as a pointer: never pass it through a DWORD. */
+    if (CreateIoCompletionPort((HANDLE)client, server->port, (ULONG_PTR)conn, 0) == NULL) {
+        print_error("CreateIoCompletionPort", conn->peer, (int)GetLastError());
+        free_connection(conn);
+        return;
+    }
+    if (post_recv(conn) != 0) {
+        free_connection(conn); /* the post failed: nothing is pending, nothing else knows it */
+        return;
+    }
+    /* From here the connection belongs to whichever worker dequeues its
+     * completion: it may already be freed. */
+}
+// [start_connection]
+
+// [load_accept_functions]
+/**
+ * \brief Ask the listening socket's provider for AcceptEx and
+ * GetAcceptExSockaddrs. They are Microsoft extensions, not part of Winsock
+ * proper: the pointers come from the provider that runs this socket, so no
+ * mswsock library is linked and the calls skip its lookup on every call.
+ * Returns 0, or -1 after printing the failed call.
+ */
+static int load_accept_functions(struct listener *listener)
+{
+    GUID accept_ex_id = WSAID_ACCEPTEX;
+    GUID get_addresses_id = WSAID_GETACCEPTEXSOCKADDRS;
+    DWORD bytes = 0;
+
+    if (WSAIoctl(listener->socket, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex_id, (DWORD)sizeof accept_ex_id,
+                 &listener->accept_ex, (DWORD)sizeof listener->accept_ex, &bytes, NULL, NULL) == SOCKET_ERROR) {
+        print_error("WSAIoctl(AcceptEx)", listener->where, WSAGetLastError());
+        return -1;
+    }
+    if (WSAIoctl(listener->socket, SIO_GET_EXTENSION_FUNCTION_POINTER, &get_addresses_id,
+                 (DWORD)sizeof get_addresses_id, &listener->get_addresses, (DWORD)sizeof listener->get_addresses,
+                 &bytes, NULL, NULL) == SOCKET_ERROR) {
+        print_error("WSAIoctl(GetAcceptExSockaddrs)", listener->where, WSAGetLastError());
+        return -1;
+    }
+    return 0;
+}
+// [load_accept_functions]
+
+// [post_accept]
+/**
+ * \brief Whether an accept error means the listening socket itself is
+ * broken. Everything else (a client that reset or gave up before we took it,
+ * a short-lived lack of sockets or buffers) is one connection's problem.
+ */
+static int listener_is_broken(int error)
+{
+    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT || error == WSANOTINITIALISED ||
+           error == WSAENETDOWN;
+}
+
+/**
+ * \brief Post one AcceptEx on the listening socket, with a new socket for the
+ * client it will accept. Returns 0 when it is under way (a completion will
+ * come), or the error after printing it (nothing is pending then).
+ */
+static int post_accept(struct listener *listener)
+{
+    DWORD unused = 0;
+    struct io *io = new_io(OP_ACCEPT, NULL, 0);
+    int error;
+
+    if (io == NULL) {
+        print_error("AcceptEx", listener->where, WSAENOBUFS);
+        return WSAENOBUFS;
+    }
+    /* The client's socket exists before the client: overlapped, like the
+     * listener. The io owns it; when the accept completes, the connection does. */
+    io->accepted = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
+    if (io->accepted == INVALID_SOCKET) {
+        error = WSAGetLastError();
+        print_error("WSASocket", listener->where, error);
+        free_io(io);
+        return error;
+    }
+    /* dwReceiveDataLength 0: complete as soon as a client connects. With a
+     * receive buffer, a client that connects and says nothing would hold
+     * this accept for as long as it likes. */
+    if (listener->accept_ex(listener->socket, io->accepted, io->addresses, 0, ACCEPT_ADDRESS_SIZE,
+                            ACCEPT_ADDRESS_SIZE, &unused, &io->overlapped))
+        return 0; /* a client was waiting: done at once, but the completion is queued anyway */
+    error = WSAGetLastError();
+    if (error == WSA_IO_PENDING)
+        return 0; /* under way: the completion comes when a client connects */
+    free_io(io); /* failed: no completion will come; this closes the accept socket too */
+    print_error("AcceptEx", listener->where, error);
+    return error;
+}
+
+/**
+ * \brief Post accepts until ACCEPTS_POSTED are under way. Each slot is taken
+ * on the count before its post (a worker may complete it at once) and given
+ * back if the post fails. A client that reset before we took it costs one
+ * retry; a lack of sockets or memory stops here, and the main thread tries
+ * again a second later (retrying now would spin on the same error). Returns
+ * -1 only when the listening socket is broken.
+ */
+static int top_up_accepts(struct listener *listener)
+{
+    while (InterlockedIncrement(&listener->posted) <= ACCEPTS_POSTED) {
+        int error = post_accept(listener);
+
+        if (error == 0)
+            continue;
+        InterlockedDecrement(&listener->posted); /* that one is not pending */
+        if (error == WSAECONNRESET)
+            continue; /* that client is gone, the next one is not */
+        return listener_is_broken(error) ? -1 : 0;
+    }
+    InterlockedDecrement(&listener->posted); /* the slot above the limit, taken only to test it */
+    return 0;
+}
+// [post_accept]
+
+// [on_accept]
+/**
+ * \brief An accept completed with a client in the io's socket: make it a
+ * full socket, learn the peer's address, and hand it to a new connection.
+ */
+static void on_accept_complete(struct server *server, struct io *io)
+{
+    struct listener *listener = &server->listener;
+    SOCKADDR *local = NULL, *remote = NULL;
+    int local_len = 0, remote_len = 0;
+    SOCKADDR_IN peer_addr;
+    SOCKET client = io->accepted;
+
+    /* Without it the socket has not taken on the listener's properties:
+     * getpeername() fails with WSAENOTCONN, and on Windows shutdown() can too. */
+    if (setsockopt(client, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (const char *)&listener->socket,
+                   (int)sizeof listener->socket) == SOCKET_ERROR) {
+        print_error("setsockopt(SO_UPDATE_ACCEPT_CONTEXT)", listener->where, WSAGetLastError());
+        return; /* free_io() closes the socket */
+    }
+    /* The addresses are in AcceptEx's buffer, in a format only this call reads. */
+    listener->get_addresses(io->addresses, 0, ACCEPT_ADDRESS_SIZE, ACCEPT_ADDRESS_SIZE, &local, &local_len,
+                            &remote, &remote_len);
+    memset(&peer_addr, 0, sizeof peer_addr);
+    if (remote != NULL && remote_len >= (int)sizeof peer_addr)
+        memcpy(&peer_addr, remote, sizeof peer_addr);
+    io->accepted = INVALID_SOCKET; /* the connection owns it from here */
+    start_connection(server, client, &peer_addr);
+}
+
+/**
+ * \brief An accept failed. Most often a client reset before the accept
+ * completed (under Wine that reads as WSAECONNRESET, from
+ * ERROR_NETNAME_DELETED): one line on stderr; free_io() closes the socket.
+ */
+static void on_accept_failed(const struct listener *listener, struct io *io)
+{
+    DWORD bytes = 0, flags = 0;
+    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+
+    if (!WSAGetOverlappedResult(listener->socket, &io->overlapped, &bytes, FALSE, &flags))
+        error = WSAGetLastError();
+    print_error("AcceptEx", listener->where, error);
+}
+
+/**
+ * \brief Handle a dequeued accept: first post its replacement, so a failure
+ * (of this accept or of this client's start) never leaves fewer accepts
+ * under way, then the outcome, then free the io.
+ */
+static void handle_accept(struct server *server, struct io *io, BOOL ok)
+{
+    InterlockedDecrement(&server->listener.posted);
+    (void)top_up_accepts(&server->listener); /* errors are printed; a broken listener is main's to see */
+    if (ok)
+        on_accept_complete(server, io);
+    else
+        on_accept_failed(&server->listener, io);
+    free_io(io); /* closes the accept socket unless a connection took it */
+}
+// [on_accept]
+
+// [start_accepting]
+/**
+ * \brief Load AcceptEx, associate the listening socket with the port (its key:
+ * the listener) and post the first accepts. Returns 0, or -1 after printing
+ * the failed call.
+ */
+static int start_accepting(struct server *server)
+{
+    struct listener *listener = &server->listener;
+
+    if (load_accept_functions(listener) != 0)
+        return -1;
+    /* The accepts complete to the listening socket's association, with its key. */
+    if (CreateIoCompletionPort((HANDLE)listener->socket, server->port, (ULONG_PTR)listener, 0) == NULL) {
+        print_error("CreateIoCompletionPort", listener->where, (int)GetLastError());
+        return -1;
+    }
+    if (top_up_accepts(listener) != 0 || listener->posted == 0)
+        return -1; /* the error is printed; without one accept posted, nobody would ever be served */
+    return 0;
+}
+// [start_accepting]
+
+// [watch_workers]
+/**
+ * \brief What the main thread does now that the workers accept: wait for a
+ * worker to end (only a broken port ends one), waking every
+ * TOP_UP_INTERVAL_MS to post the accepts that could not be replaced for lack
+ * of sockets or memory. No getchar(): the wait keeps the process alive.
+ * Returns when the port or the listening socket is broken.
+ */
+static void watch_workers(struct server *server)
+{
+    for (;;) {
+        DWORD woke = WaitForMultipleObjects(server->worker_count, server->workers, FALSE, TOP_UP_INTERVAL_MS);
+
+        if (woke == WAIT_TIMEOUT) {
+            if (top_up_accepts(&server->listener) != 0)
+                return; /* the listening socket is broken: printed already */
+            continue;
+        }
+        if (woke == WAIT_FAILED)
+            print_error("WaitForMultipleObjects", "workers", (int)GetLastError());
+        return; /* a worker ended: the port is broken, and it printed why */
+    }
+}
+// [watch_workers]
+
+// [main]
+/**
+ * \brief Start Winsock, parse the command line, start the port and its
+ * workers, listen, post the accepts, and watch until the listening socket or
+ * the port breaks. Exit codes: 2 for a bad command line, 1 for a failed start
+ * or a broken listening socket or port.
+ */
+int main(int argc, char **argv)
+{
+    struct server server;
+    struct options opts;
+    WSADATA wsa;
+    int error;
+
+    /* Winsock first: parse_options() uses inet_pton(), a Winsock call. */
+    error = WSAStartup(MAKEWORD(2, 2), &wsa);
+    if (error != 0) {
+        /* WSAStartup returns its error: WSAGetLastError() needs a started Winsock. */
+        print_error("WSAStartup", "2.2", error);
+        return 1;
+    }
+    if (parse_options(argc, argv, &opts) != 0) {
+        print_usage();
+        (void)WSACleanup(); /* the process ends anyway; nothing to do if it fails */
+        return 2;
+    }
+    /* Workers first, listener second: the listening line means "ready". */
+    memset(&server, 0, sizeof server);
+    if (start_workers(&server) != 0)
+        return 1; /* ending the process ends the workers started so far */
+    server.listener.socket = open_listener(&opts, server.listener.where, sizeof server.listener.where);
+    if (server.listener.socket == INVALID_SOCKET)
+        return 1;
+    /* Clients that connect before the first accept is posted wait in the backlog. */
+    if (start_accepting(&server) == 0)
+        watch_workers(&server);
+    /* The listener or the port is broken. The workers may still be in the
+     * middle of a client, so no closesocket(listener) and no WSACleanup()
+     * here: returning ends the process, its threads and its sockets.
+     * Lesson 06 stops them one by one instead. */
+    return 1;
+}
+// [main]
