@@ -51,6 +51,8 @@
 #define WORKERS_PER_PROCESSOR 2
 /** Accepts kept posted on the listening socket: enough for a burst of clients between two re-posts. */
 #define ACCEPTS_POSTED 32
+/** Bytes AcceptEx waits for before it completes: none, so a silent client cannot hold an accept. */
+#define ACCEPT_RECEIVE_SIZE 0
 /** Room AcceptEx needs for one address: the largest sockaddr it may write (IPv4 here) plus 16, as its documentation requires. */
 #define ACCEPT_ADDRESS_SIZE ((DWORD)sizeof(SOCKADDR_IN) + 16)
 /** How often the main thread posts the accepts that could not be replaced (out of sockets or memory). */
@@ -86,7 +88,7 @@ struct io {
     OVERLAPPED overlapped;  /**< not first, on purpose: CONTAINING_RECORD finds the struct, a cast would not */
     WSABUF wsabuf;          /**< OP_RECV, OP_SEND: the part of the connection's buffer this operation fills or sends */
     SOCKET accepted;        /**< OP_ACCEPT: the socket AcceptEx makes the client's; this io owns it until then */
-    char addresses[2 * ACCEPT_ADDRESS_SIZE]; /**< OP_ACCEPT: where AcceptEx writes the local and remote addresses */
+    char addresses[ACCEPT_RECEIVE_SIZE + 2 * ACCEPT_ADDRESS_SIZE]; /**< OP_ACCEPT: where AcceptEx writes the local and remote addresses */
 };
 
 /**
@@ -793,7 +795,7 @@ static int post_accept(struct listener *listener)
     /* dwReceiveDataLength 0: complete as soon as a client connects. With a
      * receive buffer, a client that connects and says nothing would hold
      * this accept for as long as it likes. */
-    if (listener->accept_ex(listener->socket, io->accepted, io->addresses, 0, ACCEPT_ADDRESS_SIZE,
+    if (listener->accept_ex(listener->socket, io->accepted, io->addresses, ACCEPT_RECEIVE_SIZE, ACCEPT_ADDRESS_SIZE,
                             ACCEPT_ADDRESS_SIZE, &unused, &io->overlapped))
         return 0; /* a client was waiting: done at once, but the completion is queued anyway */
     error = WSAGetLastError();
@@ -857,7 +859,7 @@ static void on_accept_complete(struct server *server, struct io *io)
         return; /* free_io() closes the socket */
     }
     /* The addresses are in AcceptEx's buffer, in a format only this call reads. */
-    listener->get_addresses(io->addresses, 0, ACCEPT_ADDRESS_SIZE, ACCEPT_ADDRESS_SIZE, &local, &local_len,
+    listener->get_addresses(io->addresses, ACCEPT_RECEIVE_SIZE, ACCEPT_ADDRESS_SIZE, ACCEPT_ADDRESS_SIZE, &local, &local_len,
                             &remote, &remote_len);
     memset(&peer_addr, 0, sizeof peer_addr);
     if (remote != NULL && remote_len >= (int)sizeof peer_addr)
@@ -1078,9 +1080,17 @@ static int stop_server(struct server *server)
     int clean;
     DWORD i;
 
+#ifdef LAB_MISTAKE_EXIT_BEFORE_DRAIN
+    /* Lab build (tests/labs.def): the workers are told to leave first, so the cancelled operations
+     * complete with nobody left to take their completions and free what they carry. */
+    clean = stop_workers(server) == 0;
+    cancel_everything(server);
+    clean = wait_until_drained() == 0 && clean;
+#else
     cancel_everything(server);
     clean = wait_until_drained() == 0;
     clean = stop_workers(server) == 0 && clean;
+#endif
     if (clean) {
         /* Nothing is pending and no worker runs: nothing can use these any more. */
         (void)closesocket(server->listener.socket); /* no accept left on it; an error would change nothing */

@@ -1,0 +1,23 @@
+# The labs' broken servers (tests/labs.def): each lesson's server.c again, compiled with one
+# LAB_MISTAKE_ switch, into bin/labs/NN_name-mistake.exe. Included by the Windows build after the
+# lessons, so each lab links what its lesson links.
+file(STRINGS "${PROJECT_SOURCE_DIR}/tests/labs.def" _lab_lines REGEX "^LAB\\(")
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/tests/labs.def")
+foreach(line IN LISTS _lab_lines)
+  string(REGEX MATCH "^LAB\\(([0-9]+), *([A-Z0-9_]+)," _ "${line}")
+  set(_number ${CMAKE_MATCH_1})
+  set(_mistake ${CMAKE_MATCH_2})
+  foreach(lesson IN LISTS COURSE_LESSONS)
+    string(SUBSTRING ${lesson} 0 2 _lesson_number)
+    if(_lesson_number EQUAL _number)
+      string(TOLOWER ${_mistake} _name)
+      set(_target "${lesson}-${_name}")
+      add_executable(${_target} "${PROJECT_SOURCE_DIR}/${lesson}/server.c")
+      course_target_defaults(${_target})
+      target_compile_definitions(${_target} PRIVATE LAB_MISTAKE_${_mistake})
+      get_target_property(_libs ${lesson} LINK_LIBRARIES)
+      target_link_libraries(${_target} PRIVATE ${_libs})
+      set_target_properties(${_target} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${COURSE_BIN_DIR}/labs>")
+    endif()
+  endforeach()
+endforeach()
