@@ -28,6 +28,7 @@ static void print_usage(FILE *to)
             "  --connect HOST:PORT  a server that is already running (checks that start the program\n"
             "                       themselves are skipped)\n"
             "  --check NAME         run only this check\n"
+            "  --json PATH          also write the results to PATH as JSON, for a gradebook\n"
             "  --list               list the checks (of lesson NN) and what each proves\n"
             "Exit code: 0 when every check passed, 1 when one failed, 2 for a bad command line.\n");
 }
@@ -44,11 +45,67 @@ static void print_result(const struct check *c, const struct result *r)
     fflush(stdout);
 }
 
-static void run_one(const struct check *c, const struct options *o, int *counts)
+/** \brief One check's outcome, kept for the JSON report. */
+struct graded {
+    const struct check *check;
+    struct result result;
+    double seconds;
+};
+
+/** \brief \p text as a JSON string, quotes included. */
+static void json_string(FILE *f, const char *text)
+{
+    fputc('"', f);
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fprintf(f, "\\%c", *c);
+        else if (*c < 0x20)
+            fprintf(f, "\\u%04x", *c);
+        else
+            fputc(*c, f);
+    }
+    fputc('"', f);
+}
+
+/**
+ * \brief The report a gradebook reads: the server, the lesson, the totals, and
+ * per check its verdict, what it expected, what happened, the hint and how
+ * long it took. Returns 0, or -1 when the file cannot be written.
+ */
+static int write_json(const char *path, const struct options *o, const struct graded *g, size_t n, const int *counts)
+{
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL)
+        return -1;
+    fprintf(f, "{\n  \"server\": ");
+    json_string(f, o->exe ? o->exe : o->connect);
+    fprintf(f, ",\n  \"lesson\": %d,\n  \"passed\": %d,\n  \"failed\": %d,\n  \"skipped\": %d,\n  \"checks\": [",
+            o->lesson, counts[0], counts[1], counts[2]);
+    for (size_t i = 0; i < n; i++) {
+        const struct result *r = &g[i].result;
+
+        fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
+        json_string(f, g[i].check->name);
+        fprintf(f, ", \"result\": \"%s\", \"seconds\": %.1f,\n     \"expected\": ",
+                r->skipped ? "skip" : r->passed ? "pass" : "fail", g[i].seconds);
+        json_string(f, r->expected);
+        fprintf(f, ",\n     \"got\": ");
+        json_string(f, r->got);
+        fprintf(f, ",\n     \"hint\": ");
+        json_string(f, r->passed ? "" : r->hint);
+        fprintf(f, "}");
+    }
+    fprintf(f, "\n  ]\n}\n");
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+static void run_one(const struct check *c, const struct options *o, int *counts, struct graded *g)
 {
     struct target t;
     struct result r;
     char err[1024];
+    int64_t started = now_ms();
 
     memset(&t, 0, sizeof t);
     t.exe = o->exe;
@@ -64,12 +121,17 @@ static void run_one(const struct check *c, const struct options *o, int *counts)
     target_stop(&t);
     print_result(c, &r);
     counts[r.skipped ? 2 : r.passed ? 0 : 1]++;
+    g->check = c;
+    g->result = r;
+    g->seconds = (double)(now_ms() - started) / 1000.0;
 }
 
 int main(int argc, char **argv)
 {
     struct options o;
     int counts[3] = { 0, 0, 0 }; /* passed, failed, skipped */
+    static struct graded graded[64]; /* more than checks.def holds; the loop below stops at the end */
+    size_t ran = 0;
 
     switch (options_parse(argc, argv, &o)) {
     case OPTIONS_HELP:
@@ -94,8 +156,13 @@ int main(int argc, char **argv)
     }
     printf("grading %s against lesson %02d's checks\n", o.exe ? o.exe : o.connect, o.lesson);
     for (size_t i = 0; i < check_count; i++)
-        if (check_applies(&checks[i], o.lesson) && (o.check == NULL || strcmp(o.check, checks[i].name) == 0))
-            run_one(&checks[i], &o, counts);
+        if (check_applies(&checks[i], o.lesson) && (o.check == NULL || strcmp(o.check, checks[i].name) == 0) &&
+            ran < sizeof graded / sizeof graded[0])
+            run_one(&checks[i], &o, counts, &graded[ran++]);
+    if (o.json && write_json(o.json, &o, graded, ran, counts) != 0) {
+        fprintf(stderr, "echo_grade: --json %s: cannot write the report\n", o.json);
+        return 1;
+    }
     if (counts[0] + counts[1] + counts[2] == 0) {
         printf("no check ran\n");
         return 1;

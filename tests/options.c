@@ -74,6 +74,8 @@ int options_parse(int argc, char **argv, struct options *o)
                 fprintf(stderr, "%s: --connect takes HOST:PORT, not '%s'\n", argv[0], value);
                 return OPTIONS_BAD;
             }
+        } else if (strcmp(arg, "--json") == 0) {
+            o->json = value;
         } else if (strcmp(arg, "--check") == 0) {
             o->check = value;
             if (check_find(value) == NULL) {

@@ -15,6 +15,7 @@ struct options {
     unsigned port;          /**< PORT of --connect */
     const char *check;      /**< --check NAME, or NULL for all */
     int list;               /**< --list */
+    const char *json;       /**< --json PATH: also write the results there, for a gradebook (echo_grade) */
 };
 
 enum { OPTIONS_OK, OPTIONS_HELP, OPTIONS_BAD };
