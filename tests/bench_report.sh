@@ -27,7 +27,7 @@ matrix=(
   "k4:50:4096" "stream:1:4194304"
 )
 
-rss_kib() { sed -n 's/^VmRSS: *\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null || echo 0; }
+rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # run LESSON NAME CONNECTIONS SIZE: one echo_bench run against a fresh server; its last line goes to
 # $tmp/LESSON.NAME. The 1000-client run also samples the server's resident memory halfway through.

@@ -1332,6 +1332,226 @@ done:
     crowd_close(&c);
 }
 
+/*
+ * Hardening: many clients reset at once, some with data in flight. Catches a server that ends, hangs
+ * or leaks a slot when errors pile up in one burst.
+ */
+static void survives_many_resets_at_once(const struct target *t, struct result *r)
+{
+    enum { CLIENTS = 50 };
+    struct crowd c;
+
+    expect(r, "%d clients send data, then all reset at the same moment; the next client is served", CLIENTS);
+    if (crowd_open(&c, t, r, CLIENTS, 64 * KIB)) {
+        crowd_start_round(&c);
+        (void)crowd_pump(&c, now_ms() + 50); /* some bytes in flight: the resets hit a busy server */
+        for (size_t i = 0; i < c.n; i++) {
+            net_reset(c.s[i]);
+            c.s[i] = BAD_SOCKET;
+        }
+        if (fresh_client_is_served(t, r, "the client after the resets", 64 * KIB))
+            pass(r, "%d clients reset at once; the next client was served", CLIENTS);
+    }
+    crowd_close(&c);
+}
+
+/*
+ * Hardening: clients that connect and leave at once, without a byte. Catches a server that treats an
+ * empty connection as an error worth dying for, or that waits on it forever.
+ */
+static void survives_clients_that_connect_and_vanish(const struct target *t, struct result *r)
+{
+    enum { CLIENTS = 100 };
+
+    expect(r, "%d clients connect and close at once without sending; the next client is served", CLIENTS);
+    for (int i = 0; i < CLIENTS; i++) {
+        sock_t s = connect_client(t, r, "a client that vanishes");
+
+        if (s == BAD_SOCKET)
+            return;
+        net_close(s);
+    }
+    if (fresh_client_is_served(t, r, "the client after them", 64 * KIB))
+        pass(r, "%d clients came and went without a byte; the next client was served", CLIENTS);
+}
+
+/** \brief Processor time the server used, all threads together, or -1 when it cannot be read. */
+static int64_t server_cpu_ms(const struct target *t)
+{
+    static struct thread_work w;
+    int64_t total = 0;
+
+    if (!thread_snapshot(t, &w))
+        return -1;
+    for (int i = 0; i < w.count && i < MAX_THREADS; i++)
+        total += w.t[i].cpu_ms > 0 ? w.t[i].cpu_ms : 0;
+    return total;
+}
+
+/*
+ * Hardening: more connections at once than the server holds, then all gone. The server refuses or
+ * queues what it cannot hold, serves the ones it has, and afterwards is idle and serves again.
+ * Catches a crash, a server that stops accepting after a refusal, and a busy loop left behind
+ * (measured as processor time while nothing happens).
+ */
+static void recovers_after_a_flood_of_connections(const struct target *t, struct result *r)
+{
+    enum { FLOOD = 200, QUIET_WINDOW_MS = 1500 };
+    struct crowd c;
+    unsigned char byte;
+    int64_t before, used;
+
+    expect(r, "%d connections at once, each sending a byte, then all closed; afterwards the server is idle "
+              "(under half a processor) and serves the next client", FLOOD);
+    if (!crowd_open(&c, t, r, FLOOD, 1)) {
+        crowd_close(&c);
+        return;
+    }
+    crowd_start_round(&c);
+    (void)crowd_pump(&c, now_ms() + 200); /* whatever the server can take now; the rest stays queued */
+    crowd_close(&c);
+    if (!fresh_client_is_served(t, r, "the client after the flood", 4096))
+        return;
+    if (t->server == NULL) {
+        pass(r, "the server served the next client after the flood (idle time not measured: needs --exe)");
+        return;
+    }
+    /* Quiet on purpose: a client waits for a byte that never comes, and the server's processor time
+     * over that window tells whether it spins. */
+    {
+        sock_t idle = connect_client(t, r, "an idle client");
+
+        before = server_cpu_ms(t);
+        if (idle != BAD_SOCKET && net_wait(idle, NET_READABLE, now_ms() + QUIET_WINDOW_MS) != 0 &&
+            read_one_byte(idle, &byte, now_ms()) == 1)
+            fail(r, "send back only what was received", "an idle client got bytes it never sent");
+        used = server_cpu_ms(t) - before;
+        net_close(idle);
+    }
+    if (before < 0 || used < 0)
+        fail(r, NULL, "the harness cannot read the server's processor time");
+    else if (used * 2 > QUIET_WINDOW_MS)
+        fail(r, "after an error, wait for the next event instead of retrying at once",
+             "the server used %lld ms of processor time in %.1f s with nothing to do: a busy loop",
+             (long long)used, QUIET_WINDOW_MS / 1000.0);
+    else
+        pass(r, "%d connections came and went; the next client was served, and the server then used %lld ms "
+                "of processor time in %.1f quiet seconds", FLOOD, (long long)used, QUIET_WINDOW_MS / 1000.0);
+}
+
+/*
+ * Hardening: a client that reads slowly with megabytes pending does not hold up the others (lessons
+ * 02-06). Catches a blocking send, or a server that waits for one client's send to finish before it
+ * looks at the others.
+ */
+static void a_slow_reader_does_not_hold_up_the_others(const struct target *t, struct result *r)
+{
+    enum { PENDING = 8 * MIB };
+    unsigned char *out = malloc(PENDING), *in = malloc(PENDING);
+    struct exchange x;
+    size_t sent;
+    sock_t slow = connect_client(t, r, "the slow reader");
+
+    expect(r, "a client with 8 MiB sent and unread; another client is echoed meanwhile; then the slow one "
+              "reads, a little at a time, and gets every byte");
+    if (out == NULL || in == NULL)
+        fail(r, NULL, "the harness ran out of memory");
+    if (slow == BAD_SOCKET || out == NULL || in == NULL)
+        goto done;
+    net_small_buffers(slow, 64 * KIB);
+    make_payload(out, PENDING, 23);
+    sent = send_until_pushed_back(slow, r, out, PENDING);
+    if (sent == 0)
+        goto done;
+    if (!fresh_client_is_served(t, r, "another client, while the slow reader has megabytes pending", 64 * KIB)) {
+        snprintf(r->hint, sizeof r->hint, "a client that does not read must not hold up the others: no blocking "
+                                          "send, and no waiting on one client's send before serving the rest");
+        goto done;
+    }
+    memset(&x, 0, sizeof x);
+    x.out = out;
+    x.out_len = sent;
+    x.sent = sent;
+    x.in = in;
+    x.chunk = 4 * KIB;
+    /* Slow: at most 4 KiB per read (exchange_step reads what fits; the chunk limits only sends, so
+     * read in small steps here). */
+    {
+        int64_t moved = now_ms();
+
+        while (x.in_len < x.out_len && now_ms() - moved < STALL_BUDGET_MS) {
+            size_t want = x.out_len - x.in_len < 4 * KIB ? x.out_len - x.in_len : 4 * KIB;
+            long got;
+
+            if (net_wait(slow, NET_READABLE, moved + STALL_BUDGET_MS) <= 0)
+                break;
+            got = net_recv(slow, x.in + x.in_len, want);
+            if (got == 0 || got == -1)
+                break;
+            if (got > 0) {
+                x.in_len += (size_t)got;
+                moved = now_ms();
+            }
+        }
+    }
+    if (judge_echo(r, "the slow reader", &x, x.in_len == x.out_len ? ECHOED : STALLED))
+        pass(r, "another client was served while %lu bytes waited unread; the slow reader then got them all",
+             (unsigned long)sent);
+done:
+    net_close(slow);
+    free(out);
+    free(in);
+}
+
+/*
+ * Hardening: a client that sends one byte every few hundred milliseconds. Catches a server that waits
+ * to fill its buffer before echoing, or gives up on a slow client.
+ */
+static void echoes_a_byte_every_few_hundred_ms(const struct target *t, struct result *r)
+{
+    enum { BYTES = 8, GAP_MS = 300 };
+    sock_t s = connect_client(t, r, "the dripping client");
+
+    expect(r, "%d bytes, one every %d ms, each echoed before the next is sent", BYTES, GAP_MS);
+    for (int i = 0; s != BAD_SOCKET && i < BYTES; i++) {
+        unsigned char byte = (unsigned char)(i * 37), back = 0;
+        int64_t sent_at;
+
+        if (net_send(s, &byte, 1) != 1) {
+            fail(r, "a slow client is still a client", "byte %d could not be sent", i + 1);
+            break;
+        }
+        sent_at = now_ms();
+        if (read_one_byte(s, &back, sent_at + STALL_BUDGET_MS) != 1 || back != byte) {
+            fail(r, "echo what arrives as it arrives: do not wait for a full buffer",
+                 "byte %d of %d: no echo within %d s", i + 1, BYTES, STALL_BUDGET_MS / 1000);
+            break;
+        }
+        /* The gap: nothing must arrive while the client is quiet. */
+        if (net_wait(s, NET_READABLE, sent_at + GAP_MS) != 0) {
+            fail(r, "send back only what was received", "bytes arrived that were never sent");
+            break;
+        }
+        if (i == BYTES - 1)
+            pass(r, "%d bytes, %d ms apart, each echoed at once", BYTES, GAP_MS);
+    }
+    net_close(s);
+}
+
+/*
+ * Hardening: a very large transfer, 64 MiB each way, with both directions busy. Catches counters that
+ * overflow, buffers that grow without bound, and losses that only show after many MiB.
+ */
+static void echoes_64_mib_each_way(const struct target *t, struct result *r)
+{
+    sock_t s = connect_client(t, r, "the client");
+
+    expect(r, "64 MiB sent while reading, back byte for byte");
+    if (s != BAD_SOCKET && echo_on(s, r, "a 64 MiB transfer", 64 * MIB, 256 * KIB, 64))
+        pass(r, "64 MiB came back byte for byte");
+    net_close(s);
+}
+
 /* -------------------------------------------------------------- table ---- */
 
 const struct check checks[] = {
