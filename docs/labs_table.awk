@@ -19,7 +19,7 @@ BEGIN {
     sub(/"\)[ \t]*$/, "", what)
     if (!(lesson in names))
         next
-    rows = rows sprintf("| \\ref lesson%s | `labs/%s-%s.exe` | %s | `%s` |\n", lesson, names[lesson], mistake, what, check)
+    rows = rows sprintf("| \\ref lesson%s \"%s\" | `labs/%s-%s.exe` | %s | `%s` |\n", lesson, lesson, names[lesson], mistake, what, check)
 }
 END {
     print "| lesson | broken server | the mistake (for the teacher) | the check that fails it |"
