@@ -1,11 +1,14 @@
 # Sourced by the harness's shell scripts: start a lesson's server under Wine on a port and wait for its
 # listening line, stop it again. Needs $tmp (a private directory) and the Wine environment.
 #   start_server SERVER.exe [PORT]   sets server_pid and server_address (HOST:PORT); fails after 30 s
+#   wait_server                      waits until it ends by itself; returns its exit code; what it
+#                                    printed after the listening line is then in $tmp/server.out
 #   stop_server                      kills it if it still runs and reaps it
 #   field FILE NAME                  the key=value field NAME of FILE's last line
 
 server_pid=""
 server_address=""
+server_reader=""
 
 start_server() {
   local exe=$1 port=${2:-0} line=""
@@ -22,8 +25,17 @@ start_server() {
   line=${line%$'\r'}
   server_address=${line#listening on }
   # Keep reading what it prints, so a chatty server never blocks on a full pipe.
-  cat <&3 > /dev/null &
+  cat <&3 > "$tmp/server.out" &
+  server_reader=$!
   exec 3<&-
+}
+
+wait_server() {
+  local code=0
+  wait "$server_pid" || code=$?
+  wait "$server_reader" 2>/dev/null || true
+  server_pid=""
+  return "$code"
 }
 
 stop_server() {
