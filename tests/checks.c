@@ -486,7 +486,8 @@ static int crowd_round(struct crowd *c, struct result *r, const char *round, con
              (unsigned long)first_bad + 1, (unsigned long)c->n, (unsigned long)(c->n - echoed),
              (unsigned long)c->n);
     if (c->how[first_bad] == STALLED && c->x[first_bad].in_len == 0) {
-        fail(r, hint, "%s: no echo at all, nothing for %d s", who, STALL_BUDGET_MS / 1000);
+        fail(r, echoed == 0 ? "no client of the crowd was echoed at all: does the server echo anything?" : hint,
+             "%s: no echo at all, nothing for %d s", who, STALL_BUDGET_MS / 1000);
         return 0;
     }
     (void)judge_echo(r, who, &c->x[first_bad], c->how[first_bad] == ECHOED ? STALLED : c->how[first_bad]);

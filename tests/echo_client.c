@@ -204,6 +204,11 @@ int main(int argc, char **argv)
     port = colon ? strtoul(colon + 1, &end, 10) : 0;
     if (colon == NULL || colon == argv[1] || (size_t)(colon - argv[1]) >= sizeof host || colon[1] == '\0' ||
         *end != '\0' || port == 0 || port > 65535) {
+        /* Say what was wrong: a port cut from a Windows program's "listening on" line often still
+         * ends in its carriage return, invisible in a terminal. */
+        if (argc == 2)
+            fprintf(stderr, "echo_client: '%s' is not HOST:PORT with a port from 1 to 65535%s\n", argv[1],
+                    colon && end && *end == '\r' ? " (it ends in a carriage return, \\r)" : "");
         usage(stderr);
         return 2;
     }
