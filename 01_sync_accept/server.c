@@ -38,6 +38,7 @@ struct options {
     unsigned short port;   /**< port to listen on; 0 lets the system choose */
 };
 
+// [print_error]
 /**
  * \brief The symbolic name of the Winsock errors a student meets most, so a
  * message says `WSAEADDRINUSE` instead of only a number.
@@ -82,6 +83,9 @@ static void print_error(const char *call, const char *subject, int code)
             wsa_error_name(code), code, len > 0 ? ": " : "", text);
 }
 
+// [print_error]
+
+// [parse_options]
 /** \brief The usage line, on stderr, for a command line we do not understand. */
 static void print_usage(void)
 {
@@ -117,6 +121,7 @@ static int parse_options(int argc, char **argv, struct options *opts)
         return -1;
     return 0;
 }
+// [parse_options]
 
 // [open_listener]
 /**
@@ -248,7 +253,7 @@ static void serve_client(SOCKET client, const char *peer)
 }
 // [serve_client]
 
-/** \brief Write "ADDRESS:PORT" of a peer into \p out, for error messages. */
+/** \brief Write "client ADDRESS:PORT" of a peer into \p out, for error messages. */
 static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
 {
     char host[INET_ADDRSTRLEN] = "?";
