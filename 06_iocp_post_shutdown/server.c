@@ -148,6 +148,7 @@ struct shared {
 static struct shared shared;
 // [structs]
 
+// [print_error]
 /**
  * \brief The symbolic name of the Winsock errors a student meets most, so a
  * message says `WSAEADDRINUSE` instead of only a number.
@@ -194,7 +195,9 @@ static void print_error(const char *call, const char *subject, int code)
     fprintf(stderr, "%s%s%s: %s (%d)%s%s\n", call, subject[0] ? " " : "", subject,
             wsa_error_name(code), code, len > 0 ? ": " : "", text);
 }
+// [print_error]
 
+// [parse_options]
 /** \brief The usage line, on stderr, for a command line we do not understand. */
 static void print_usage(void)
 {
@@ -230,6 +233,7 @@ static int parse_options(int argc, char **argv, struct options *opts)
         return -1;
     return 0;
 }
+// [parse_options]
 
 /**
  * \brief Create the listening socket, bind it, listen, and print the
