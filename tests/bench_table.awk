@@ -1,0 +1,97 @@
+# bench_report.sh's raw results (raw.txt) as the report's Markdown table, or with -v plot=1 as the
+# plots' data: one row per connection count (1, 50, 1000, 10000), a column of connections served per
+# lesson, then a column of messages per second per lesson (0 where not every connection was served).
+
+function field(line, key,    n, i, kv) {
+    n = split(line, kv, " ")
+    for (i = 1; i <= n; i++)
+        if (index(kv[i], key "=") == 1)
+            return substr(kv[i], length(key) + 2)
+    return ""
+}
+
+# 12345 -> "12,345"
+function thousands(n,    s, out) {
+    s = sprintf("%d", n)
+    out = ""
+    while (length(s) > 3) {
+        out = "," substr(s, length(s) - 2) out
+        s = substr(s, 1, length(s) - 3)
+    }
+    return s out
+}
+
+# A table cell: the rate, and what went wrong if anything did.
+function cell(lesson, name,    line, text, starved, errors, mismatches, notes) {
+    line = raw[lesson, name]
+    if (line == "")
+        return "&mdash;"
+    if (name == "k4" || name == "stream")
+        text = sprintf("%.1f MiB/s", field(line, "mib_per_s"))
+    else
+        text = thousands(field(line, "msg_per_s"))
+    starved = field(line, "starved"); errors = field(line, "errors"); mismatches = field(line, "mismatches")
+    notes = ""
+    if (starved + 0 > 0) notes = notes ", " thousands(starved) " starved"
+    if (errors + 0 > 0) notes = notes ", " thousands(errors) (errors == 1 ? " error" : " errors")
+    if (mismatches + 0 > 0) notes = notes ", **" thousands(mismatches) " mismatches**"
+    if (notes != "")
+        text = text " (" substr(notes, 3) ")"
+    return text
+}
+
+function healthy(lesson, name,    line) {
+    line = raw[lesson, name]
+    return line != "" && field(line, "starved") == 0 && field(line, "errors") == 0 && field(line, "mismatches") == 0
+}
+
+/^#/ { sub(/^# */, ""); header = $0; next }
+{
+    if (!($1 in seen)) { seen[$1] = 1; order[++count] = $1 }
+    if ($2 == "memory") memory[$1] = field($0, "bytes_per_connection")
+    else raw[$1, $2] = $0
+}
+
+END {
+    split("c1 c50 c63 c64 c1000 c10000", counted, " ")
+    if (plot) {
+        printf "connections"
+        for (l = 1; l <= count; l++) printf " %s", order[l]
+        for (l = 1; l <= count; l++) printf " %s", order[l]
+        printf "\n"
+        split("1 50 1000 10000", conns, " ")
+        for (c = 1; c <= 4; c++) {
+            printf "%s", conns[c]
+            for (l = 1; l <= count; l++) {
+                line = raw[order[l], "c" conns[c]]
+                printf " %d", line == "" ? 0 : field(line, "connections") - field(line, "starved")
+            }
+            for (l = 1; l <= count; l++)
+                printf " %s", healthy(order[l], "c" conns[c]) ? field(raw[order[l], "c" conns[c]], "msg_per_s") : 0
+            printf "\n"
+        }
+        exit
+    }
+    split(header, h, " \\| ")
+    printf "Measured on %s: %s, %s, %s, %s, by `./course bench` (`tests/bench_report.sh`: one `%s` run per\n", h[1], h[2], h[3], h[4], h[5], h[6]
+    printf "cell, each against a fresh server). Rates are 64-byte messages echoed per second (sent, returned\n"
+    printf "and checked) unless the column says MiB/s; \"starved\": connections that never got one echo back;\n"
+    printf "errors: connections that failed or were never accepted; p99: the slowest 1 %% of echoes at 1,000\n"
+    printf "connections.\n\n"
+    printf "| lesson | 1 client | 50 | 63 | 64 | 1,000 | 10,000 | 50 × 4 KiB | 1 × 4 MiB | p99 at 1,000 | most held | memory per connection |\n"
+    printf "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n"
+    for (l = 1; l <= count; l++) {
+        lesson = order[l]
+        held = 0
+        for (c = 1; c <= 6; c++)
+            if (healthy(lesson, counted[c]))
+                held = field(raw[lesson, counted[c]], "connections")
+        printf "| %s |", lesson
+        split("c1 c50 c63 c64 c1000 c10000 k4 stream", cells, " ")
+        for (c = 1; c <= 8; c++)
+            printf " %s |", cell(lesson, cells[c])
+        p99 = field(raw[lesson, "c1000"], "p99_us") / 1000
+        printf " %s ms | %s | %s |\n", p99 < 10 ? sprintf("%.1f", p99) : sprintf("%d", p99), thousands(held),
+            lesson in memory ? sprintf("%.1f KiB", memory[lesson] / 1024) : "&mdash;"
+    }
+}
