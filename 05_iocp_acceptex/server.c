@@ -360,10 +360,13 @@ static void free_connection(struct connection *conn)
 
 /**
  * \brief One operation of \p conn is over: take it off the count, and the
- * caller that takes the last one off frees the connection. Interlocked,
- * because another thread may count at the same time (lesson 06 cancels I/O
- * from the main thread). A handler that wants the connection to live on has
- * posted its next operation before this, so the count cannot pass through 0.
+ * caller that takes the last one off frees the connection. Interlocked even
+ * with one operation in flight: an operation is counted by the worker that
+ * posts it and uncounted by the one that dequeues its completion, often
+ * another, so the poster's decrement here can meet the next handler's
+ * increment or decrement, and a plain pending-- could lose one of them. A
+ * handler that wants the connection to live on has posted its next
+ * operation before this, so the count cannot pass through 0.
  */
 static void free_connection_when_idle(struct connection *conn)
 {
@@ -525,9 +528,11 @@ static void handle_accept(struct server *server, struct io *io, BOOL ok);
 /**
  * \brief A worker thread: dequeue one completion, tell the four outcomes of
  * GetQueuedCompletionStatus apart, handle it, repeat. Any worker may get any
- * connection's completion, and any worker may complete an accept; with one
- * operation in flight per connection, only one worker at a time touches a
- * connection.
+ * connection's completion, and any worker may complete an accept. With one
+ * operation in flight per connection, only one handler at a time changes the
+ * connection's fields; `pending` is the exception, shared by the worker that
+ * posted the next operation and the worker that handles it
+ * (free_connection_when_idle()).
  */
 static DWORD WINAPI worker(void *param)
 {
