@@ -841,7 +841,11 @@ static int top_up_accepts(struct listener *listener)
             continue; /* that client is gone, the next one is not */
         return listener_is_broken(error) ? -1 : 0;
     }
-    InterlockedDecrement(&listener->posted); /* the slot above the limit, taken only to test it */
+    /* The increment that found the count full was only a test: give it back.
+     * While it is out, another thread topping up at the same moment may see
+     * the count full and stop one short; the next completion or tick posts
+     * the missing accept. */
+    InterlockedDecrement(&listener->posted);
     return 0;
 }
 // [post_accept]
