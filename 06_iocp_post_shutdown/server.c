@@ -138,7 +138,7 @@ struct shared {
     SRWLOCK posting;            /**< shared while a worker handles a completion; exclusive for the cancel pass */
     HANDLE drained;             /**< manual-reset event: set when the last object is freed while stopping */
     volatile LONG live_objects; /**< struct connection and struct io allocated and not yet freed */
-    volatile LONG served;       /**< connections accepted and handed to a struct connection */
+    volatile LONG served;       /**< connections accepted; counted before start_connection(), which can still fail */
     volatile LONG64 echoed;     /**< bytes the completed sends moved */
     CRITICAL_SECTION list_lock; /**< guards `connections` and each connection's prev/next */
     struct connection *connections; /**< every live connection, newest first */

@@ -41,11 +41,14 @@ for exe in "$bin"/0[3-6]_*.exe; do
       failed=1
     fi
   done
-  # Warm after the first third of the runs: from there, the last sample may exceed the warm one by
-  # at most 10% of memory (allocator noise) and 20 descriptors.
+  # Warm after the first third of the runs. From there the last sample may exceed the warm one by 20
+  # descriptors, and by 4 MiB or 10 % of memory, whichever is more: Wine's heap moves by a few MiB
+  # between runs (seen: 9 to 15 MiB for lesson 03 without a leak), while a leak of every
+  # connection's 16 KiB buffer adds over 3 MiB per run, so two runs past the warm sample show it.
   warm=${samples[$(( ${#samples[@]} / 3 ))]}
   last=${samples[-1]}
-  if (( ${last%%:*} > ${warm%%:*} * 11 / 10 || ${last##*:} > ${warm##*:} + 20 )); then
+  allowed=$(( ${warm%%:*} / 10 > 4096 ? ${warm%%:*} / 10 : 4096 ))
+  if (( ${last%%:*} > ${warm%%:*} + allowed || ${last##*:} > ${warm##*:} + 20 )); then
     echo "  FAIL: growth once warm: rss/descriptors $warm -> $last"
     failed=1
   else
