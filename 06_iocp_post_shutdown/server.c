@@ -609,7 +609,10 @@ static void handle_entry(struct server *server, const OVERLAPPED_ENTRY *entry)
     /* The OVERLAPPED sits inside a struct io; CONTAINING_RECORD steps back to the struct's start. */
     struct io *io = CONTAINING_RECORD(entry->lpOverlapped, struct io, overlapped);
     /* No BOOL per completion here: the status is the NTSTATUS the system
-     * wrote into Internal, a success when not negative (NT_SUCCESS). */
+     * wrote into Internal, a success when not negative (NT_SUCCESS). Internal
+     * is documented as reserved for the system; the documented way is
+     * WSAGetOverlappedResult(), which the failure handlers still call to
+     * name the error. */
     BOOL ok = (LONG)entry->lpOverlapped->Internal >= 0;
 
     AcquireSRWLockShared(&shared.posting);
