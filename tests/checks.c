@@ -59,6 +59,19 @@ static void expect(struct result *r, const char *fmt, ...)
     va_end(ap);
 }
 
+/**
+ * \brief Mark the check skipped, saying why, unless \p can (the harness has what the check needs:
+ * with --connect it has no program to start, read or interrupt). Returns 1 when it skipped.
+ */
+static int skip_unless(int can, struct result *r, const char *why)
+{
+    if (can)
+        return 0;
+    r->skipped = 1;
+    pass(r, "skipped: needs --exe, to %s", why);
+    return 1;
+}
+
 /** \brief Program output made fit for a one-line message: the last line end dropped, the others spaces. */
 static const char *one_line(char *text)
 {
@@ -574,11 +587,8 @@ static void prints_the_listening_line(const struct target *t, struct result *r)
     sock_t s;
 
     expect(r, "exactly one line 'listening on 127.0.0.1:PORT' with the port the system chose");
-    if (t->server == NULL) {
-        r->skipped = 1;
-        pass(r, "skipped: needs --exe, to start the server itself");
+    if (skip_unless(t->server != NULL, r, "start the server itself"))
         return;
-    }
     snprintf(expected, sizeof expected, "listening on 127.0.0.1:%u", t->port);
     if (t->port == 0 || strcmp(t->listening_line, expected) != 0) {
         fail(r, "print the address and the port getsockname() reports, after listen(), and flush stdout",
@@ -925,11 +935,8 @@ static void rejects_bad_command_lines_with_usage(const struct target *t, struct 
     };
 
     expect(r, "for each bad command line: a usage line on stderr and exit code 2");
-    if (t->exe == NULL) {
-        r->skipped = 1;
-        pass(r, "skipped: needs --exe, to start the program itself");
+    if (skip_unless(t->exe != NULL, r, "start the program itself"))
         return;
-    }
     static const char *const usage_word[] = { "usage", NULL };
     static const char *const *const usage[] = { usage_word, NULL };
 
@@ -957,11 +964,8 @@ static void reports_a_port_in_use_naming_bind(const struct target *t, struct res
 
     expect(r, "with the port already taken: one line naming bind and the error (WSAEADDRINUSE, 10048) "
               "on stderr, exit code 1");
-    if (t->exe == NULL) {
-        r->skipped = 1;
-        pass(r, "skipped: needs --exe, to start the program itself");
+    if (skip_unless(t->exe != NULL, r, "start the program itself"))
         return;
-    }
     holder = net_listen_loopback(&port);
     if (holder == BAD_SOCKET) {
         fail(r, NULL, "the harness could not take a port to test with");
@@ -1161,11 +1165,8 @@ static void does_all_the_io_on_one_thread(const struct target *t, struct result 
 
     expect(r, "while 500 clients echo, one server thread does nearly all the work (80%% or more of the "
               "processor time), and the thread count does not grow with the clients");
-    if (t->server == NULL) {
-        r->skipped = 1;
-        pass(r, "skipped: needs --exe, to read the server's threads");
+    if (skip_unless(t->server != NULL, r, "read the server's threads"))
         return;
-    }
     if (!crowd_open(&c, t, r, 500, 16 * KIB) || (total = measure_thread_work(t, r, &c, 1000, &before, &work)) < 0)
         goto done;
     if (work.count >= 100)
@@ -1195,11 +1196,8 @@ static void spreads_the_work_over_several_threads(const struct target *t, struct
     int64_t total;
 
     expect(r, "while 1000 clients echo, at least two server threads each do 10%% or more of the work");
-    if (t->server == NULL) {
-        r->skipped = 1;
-        pass(r, "skipped: needs --exe, to read the server's threads");
+    if (skip_unless(t->server != NULL, r, "read the server's threads"))
         return;
-    }
     if (!crowd_open(&c, t, r, 1000, 16 * KIB) || (total = measure_thread_work(t, r, &c, 2000, &before, &work)) < 0)
         goto done;
     if (busy_threads(&work, total, 10, list, sizeof list) < 2)
@@ -1268,11 +1266,8 @@ static void shuts_down_cleanly_on_ctrl_c_under_load(const struct target *t, stru
 
     expect(r, "Ctrl+C with %d busy clients: exit code 0 within %.0f s, and a last line 'shutdown complete: N "
               "connections served, N bytes echoed, 0 objects still allocated'", CLIENTS, SHUTDOWN_MS / 1000.0);
-    if (t->server == NULL) {
-        r->skipped = 1;
-        pass(r, "skipped: needs --exe, to interrupt the server");
+    if (skip_unless(t->server != NULL, r, "interrupt the server"))
         return;
-    }
     if (!crowd_open(&c, t, r, CLIENTS, 256 * KIB) || !crowd_round(&c, r, "before Ctrl+C", "every client must be echoed"))
         goto done;
     received = crowd_received(&c);
