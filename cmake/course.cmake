@@ -61,6 +61,17 @@ function(course_add_program name)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${COURSE_BIN_DIR}>")
 endfunction()
 
+# course_add_lesson_build(TARGET LESSON FOLDER [SOURCES...]): a test build of a lesson: its own
+# server.c (and SOURCES), the warnings and libraries of the lesson itself, into COURSE_BIN_DIR/FOLDER.
+# The labs' broken servers and the faults builds are made with it; the caller adds its switch.
+function(course_add_lesson_build target lesson folder)
+  add_executable(${target} "${PROJECT_SOURCE_DIR}/${lesson}/server.c" ${ARGN})
+  course_target_defaults(${target})
+  get_target_property(libs ${lesson} LINK_LIBRARIES)
+  target_link_libraries(${target} PRIVATE ${libs})
+  set_target_properties(${target} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${COURSE_BIN_DIR}/${folder}>")
+endfunction()
+
 # course_labs(VAR): the labs of tests/labs.def whose lesson is built, as a list of
 # "LESSON|name|MISTAKE|check" entries: 01_sync_accept|string_buffer|STRING_BUFFER|echoes_random_binary_payloads.
 function(course_labs var)

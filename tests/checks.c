@@ -298,6 +298,20 @@ static int echo_on(sock_t s, struct result *r, const char *what, size_t len, siz
     return ok;
 }
 
+/**
+ * \brief The check of one client and one transfer: \p len bytes sent \p chunk at a time while
+ * reading, back byte for byte; \p verdict is what a pass says.
+ */
+static void one_transfer_is_echoed(const struct target *t, struct result *r, const char *what, size_t len,
+                                   size_t chunk, uint64_t seed, const char *verdict)
+{
+    sock_t s = connect_client(t, r, "the client");
+
+    if (s != BAD_SOCKET && echo_on(s, r, what, len, chunk, seed))
+        pass(r, "%s", verdict);
+    net_close(s);
+}
+
 /** \brief A new client connects, is echoed \p len bytes, and leaves. */
 static int fresh_client_is_served(const struct target *t, struct result *r, const char *who, size_t len)
 {
@@ -658,12 +672,8 @@ static void echoes_random_binary_payloads(const struct target *t, struct result 
  */
 static void echoes_a_bulk_transfer_while_sending(const struct target *t, struct result *r)
 {
-    sock_t s = connect_client(t, r, "the client");
-
     expect(r, "16 MiB, sent in 64 KiB writes while reading, back byte for byte");
-    if (s != BAD_SOCKET && echo_on(s, r, "bulk transfer", 16 * MIB, 64 * KIB, 42))
-        pass(r, "16 MiB came back byte for byte");
-    net_close(s);
+    one_transfer_is_echoed(t, r, "bulk transfer", 16 * MIB, 64 * KIB, 42, "16 MiB came back byte for byte");
 }
 
 /*
@@ -671,12 +681,8 @@ static void echoes_a_bulk_transfer_while_sending(const struct target *t, struct 
  */
 static void echoes_one_byte_writes(const struct target *t, struct result *r)
 {
-    sock_t s = connect_client(t, r, "the client");
-
     expect(r, "1000 bytes sent one byte per write, back in order");
-    if (s != BAD_SOCKET && echo_on(s, r, "one-byte writes", 1000, 1, 5))
-        pass(r, "1000 one-byte writes came back in order");
-    net_close(s);
+    one_transfer_is_echoed(t, r, "one-byte writes", 1000, 1, 5, "1000 one-byte writes came back in order");
 }
 
 /*
@@ -1563,12 +1569,8 @@ static void echoes_a_byte_every_few_hundred_ms(const struct target *t, struct re
  */
 static void echoes_64_mib_each_way(const struct target *t, struct result *r)
 {
-    sock_t s = connect_client(t, r, "the client");
-
     expect(r, "64 MiB sent while reading, back byte for byte");
-    if (s != BAD_SOCKET && echo_on(s, r, "a 64 MiB transfer", 64 * MIB, 256 * KIB, 64))
-        pass(r, "64 MiB came back byte for byte");
-    net_close(s);
+    one_transfer_is_echoed(t, r, "a 64 MiB transfer", 64 * MIB, 256 * KIB, 64, "64 MiB came back byte for byte");
 }
 
 /*
