@@ -187,6 +187,12 @@
     });
     box.appendChild(input);
     box.appendChild(results);
+    // A link can carry a search: page.html?q=AcceptEx opens with its results shown.
+    var asked = new URLSearchParams(location.search).get("q");
+    if (asked) {
+      input.value = asked;
+      setTimeout(show, 0);
+    }
     return box;
   }
 
