@@ -77,7 +77,7 @@ function close_piece(    i, n, names, what, name) {
         for (i = 1; i <= n; i++) {
             name = names[i]
             if (name == "(top)")
-                name = "the top of the file (comment, includes, constants)"
+                name = (i == 1 ? "The" : "the") " top of the file (comment, includes, constants)"
             else if (!((prev_file, name) in defined))
                 name = name " is new"
             else if (!((this_file, name) in defined))
