@@ -196,6 +196,62 @@
     return box;
   }
 
+  // --- glossary links ----------------------------------------------------------------------------
+  // The first use of each glossary term on a page links to its entry (site/pages.js lists the terms).
+  // A term written in capitals or in camel case (APC, AcceptEx) must match its case; others need not.
+  function glossaryLinks() {
+    var terms = (window.COURSE_GLOSSARY || []).map(function (t) {
+      var word = t[0].split(" ")[0];
+      var exact = /^[A-Z0-9_]+$/.test(word) || /[a-z][A-Z]/.test(word);
+      var pattern = t[0].replace(/[.*+?^${}()|[\]\\\/]/g, "\\$&").replace(/ /g, "\\s+");
+      return { re: new RegExp("(^|[^A-Za-z0-9_])(" + pattern + "(?:s|es)?)(?![A-Za-z0-9_])", exact ? "" : "i"),
+               href: abs(t[1]), done: false };
+    });
+    var contents = document.querySelector("div.contents");
+    if (!terms.length || !contents || /glossary\.html$/.test(here)) return;
+    var skip = "a, pre, div.fragment, h1, h2, h3, h4, summary, .memproto, .memdoc, svg, script, table.memberdecls";
+    function glossaryLink(href, child) {
+      var a = link(href, "", "glossary-link");
+      a.title = "In the glossary";
+      a.appendChild(child);
+      return a;
+    }
+    var walker = document.createTreeWalker(contents, NodeFilter.SHOW_TEXT, null);
+    var nodes = [];
+    while (walker.nextNode()) nodes.push(walker.currentNode);
+    nodes.forEach(function (node) {
+      var parent = node.parentNode;
+      if (!parent || parent.closest(skip)) return;
+      if (parent.nodeName === "CODE") {
+        // Inline code that is the term itself (AcceptEx, OVERLAPPED) becomes the link as a whole.
+        var text = parent.textContent.replace(/\(\)$/, "");
+        if (parent.parentNode.closest("a")) return;
+        terms.some(function (t) {
+          var m = !t.done && t.re.exec(text);
+          if (!m || m[1] !== "" || m[2].length !== text.length) return false;
+          t.done = true;
+          parent.parentNode.replaceChild(glossaryLink(t.href, parent.cloneNode(true)), parent);
+          return true;
+        });
+        return;
+      }
+      var rest = node;
+      for (;;) {
+        var best = null, bestAt = Infinity;
+        terms.forEach(function (t) {
+          if (t.done) return;
+          var m = t.re.exec(rest.nodeValue);
+          if (m && m.index + m[1].length < bestAt) { best = [t, m]; bestAt = m.index + m[1].length; }
+        });
+        if (!best) break;
+        best[0].done = true;
+        var word = rest.splitText(bestAt);
+        rest = word.splitText(best[1][2].length);
+        word.parentNode.replaceChild(glossaryLink(best[0].href, document.createTextNode(word.nodeValue)), word);
+      }
+    });
+  }
+
   function start() {
     var nav = document.getElementById("course-nav");
     if (nav) buildNav(nav);
@@ -205,6 +261,7 @@
       header.parentNode.insertBefore(pager("top"), header);
       contents.parentNode.insertBefore(pager("bottom"), contents.nextSibling);
     }
+    glossaryLinks();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
