@@ -3,7 +3,7 @@
 #   finish_site.sh HTML_DIR DOCS_SOURCE_DIR PAGES_JS
 # puts the navigation (site/course.js and the reading order, site/pages.js) in place, writes the
 # site-wide search index (site/search_index.js, by search_index.awk), then fails if any page shows raw
-# markup (check_markup.awk).
+# markup (check_markup.awk) or a diagram wider than the text column at 1280 px (check_widths.awk).
 set -eu
 html=$1 docs=$2 pages=$3
 mkdir -p "$html/site"
@@ -19,4 +19,7 @@ list_pages() {
     echo '];'
 } > site/search_index.js.tmp
 mv site/search_index.js.tmp site/search_index.js
-list_pages | xargs awk -f "$docs/check_markup.awk"
+status=0
+list_pages | xargs awk -f "$docs/check_markup.awk" || status=1
+list_pages | xargs awk -f "$docs/check_widths.awk" || status=1
+exit $status
