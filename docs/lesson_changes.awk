@@ -206,7 +206,7 @@ END {
     flush_context(piece_name, "")
     close_piece()
     printf "# Lesson %s: what changed since lesson %s {#lesson%s_changes}\n\n", this_no, prev_no, this_no
-    printf "The code of \\ref lesson%s next to the code of \\ref lesson%s, made by the build from the two ", this_no, prev_no
+    printf "The code of \\ref lesson%s \"lesson %s\" next to the code of \\ref lesson%s \"lesson %s\", made by the build from the two ", this_no, this_no, prev_no, prev_no
     printf "sources (`diff -u %s/server.c %s/server.c`, or git's histogram diff), so it cannot be out of date. ", prev, this
     printf "Lines on green are new in lesson %s; lines on red were lesson %s's and are gone; ", this_no, prev_no
     printf "the others are context. There is a section for each function or struct that is new, changes or "
