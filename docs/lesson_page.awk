@@ -1,7 +1,6 @@
 # A lesson's README as Doxygen reads it (the README itself stays as GitHub shows it):
-#  - a `\snippet THIS/server.c name` whose code is word for word the same in the lesson before (and maybe
-#    further back) folds into one line that names it and links to the lesson that shows it first; a
-#    click unfolds the code;
+#  - a `\snippet THIS/server.c name` whose code is word for word the same in an earlier lesson that shows
+#    it folds into one line that names it and links to the first such lesson; a click unfolds the code;
 #  - `<details class="...">` and `</details>` lines (the "Under Wine" asides, the check-yourself answers)
 #    pass to the HTML as they are: Doxygen 1.9 would cut a <details> block at every paragraph.
 #   awk -v this=05_iocp_acceptex -v lessons="01_sync_accept ... 06_iocp_post_shutdown" -v root=SOURCE_DIR \
@@ -72,10 +71,11 @@ BEGIN {
 $1 == "\\snippet" && $2 == this "/server.c" && NF == 3 {
     name = $3
     code = block(root "/" this "/server.c", name)
-    # Back through the lessons while the code stays the same; the first of them that shows it explains it.
+    # The earliest lesson with the same code under the same marker that shows it explains it (a lesson
+    # between may have changed it and the next one gone back: 02's open_listener is not 01's, 03's is).
     first = ""
-    for (i = at - 1; i >= 1 && code != "" && block(root "/" order[i] "/server.c", name) == code; i--)
-        if (shows(order[i], name))
+    for (i = at - 1; i >= 1 && code != ""; i--)
+        if (block(root "/" order[i] "/server.c", name) == code && shows(order[i], name))
             first = order[i]
     if (first != "") {
         printf "\\htmlonly[block]<details class=\"kept\"><summary><code>%s</code>: kept word for word from ", name
