@@ -252,6 +252,14 @@
     });
   }
 
+  // Under each diagram, a link to the drawing on its own page, where a phone can zoom into it.
+  function diagramLinks() {
+    document.querySelectorAll("div.dotgraph iframe[src$='.svg']").forEach(function (frame) {
+      var a = link(frame.getAttribute("src"), "Open the diagram on its own, to zoom in", "diagram-open");
+      frame.parentNode.insertBefore(a, frame.nextSibling);
+    });
+  }
+
   function start() {
     var nav = document.getElementById("course-nav");
     if (nav) buildNav(nav);
@@ -262,6 +270,7 @@
       contents.parentNode.insertBefore(pager("bottom"), contents.nextSibling);
     }
     glossaryLinks();
+    diagramLinks();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
