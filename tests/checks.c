@@ -212,6 +212,20 @@ static enum outcome exchange_run(sock_t s, struct exchange *x, int64_t deadline)
 }
 
 /**
+ * \brief Whether the bytes that came back from \p at on are the ones sent
+ * further on (at least 8 of them, or all that is left): the echo skipped some.
+ */
+static int bytes_skipped(const struct exchange *x, size_t at)
+{
+    size_t n = x->in_len - at < 8 ? x->in_len - at : 8;
+
+    for (size_t j = at + 1; n > 0 && j + n <= x->out_len; j++)
+        if (memcmp(x->in + at, x->out + j, n) == 0)
+            return 1;
+    return 0;
+}
+
+/**
  * \brief Judge an exchange: every byte back and equal, or a description of
  * the first thing that went wrong and the mistake that usually causes it.
  * Returns 1 when the echo was exact.
@@ -231,6 +245,9 @@ static int judge_echo(struct result *r, const char *what, const struct exchange 
                    "(strlen, %s, strcpy)? Send the count recv() returned";
         else if (i == 0)
             hint = "the reply is not the data at all: does the server send a fixed text?";
+        else if (bytes_skipped(x, i))
+            hint = "bytes were skipped, and what came next is the data that followed them: a send that "
+                   "took only part of its buffer, with the rest never sent? Use the count send()/WSASend reported";
         fail(r, hint, "%s: sent %s, first difference at byte %lu: sent 0x%02x, got 0x%02x", what,
              size_text(x->out_len, a, sizeof a), (unsigned long)i, x->out[i], x->in[i]);
         return 0;

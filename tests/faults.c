@@ -12,6 +12,13 @@
  * COURSE_FAULTS=N in the environment: once the server has called listen(), every Nth call of each
  * function fails, until FAULT_BUDGET failures in all; then none, so the server can show that it
  * recovered. Without COURSE_FAULTS nothing fails.
+ *
+ * COURSE_SHORT_SENDS=1: every send() and WSASend() of two bytes or more takes only the first half
+ * of what it is given (rounded up) and reports that count, as a stack short of buffers may do. Half,
+ * not one byte: every such send is short, so a server that ignores the count loses bytes on its
+ * first reply, while a server that sends the rest needs only about log2(size) calls per reply and
+ * keeps its pace on the checks that move many MiB. A WSASend then completes with fewer bytes than
+ * it was asked for, the case that Wine never produces by itself on loopback.
  */
 #include <winsock2.h>
 #include <windows.h>
@@ -27,6 +34,7 @@ static volatile LONG armed;           /* set once listen() succeeded */
 static volatile LONG counts[CALLS];
 static volatile LONG failures;
 static LONG every = -1;               /* -1: not read yet; 0: no faults */
+static LONG short_sends = -1;         /* -1: not read yet; 0: sends are passed on whole */
 
 /** \brief Whether this call of \p which fails now. */
 static int fault_now(enum call which)
@@ -40,6 +48,17 @@ static int fault_now(enum call which)
     if (every == 0 || !armed || InterlockedIncrement(&counts[which]) % every != 0)
         return 0;
     return InterlockedIncrement(&failures) <= FAULT_BUDGET;
+}
+
+/** \brief How many of \p len bytes a send passes on: all, or half (rounded up) with COURSE_SHORT_SENDS. */
+static ULONG send_share(ULONG len)
+{
+    if (short_sends < 0) {
+        const char *text = getenv("COURSE_SHORT_SENDS");
+
+        InterlockedExchange(&short_sends, text != NULL && strtol(text, NULL, 10) > 0);
+    }
+    return short_sends && len > 1 ? len - len / 2 : len;
 }
 
 /* The linker's names: __real_X is the system's X, __wrap_X is what the lesson's calls reach. */
@@ -108,7 +127,70 @@ int WSAAPI __wrap_send(SOCKET s, const char *buf, int len, int flags)
         WSASetLastError(WSAENOBUFS);
         return SOCKET_ERROR;
     }
-    return __real_send(s, buf, len, flags);
+    return __real_send(s, buf, len > 0 ? (int)send_share((ULONG)len) : len, flags);
+}
+
+/*
+ * A WSASend given only the first part of its buffers: a copy of the WSABUF array cut after half the
+ * bytes, so the operation (at once or through its completion) reports fewer bytes than asked for.
+ * The documentation wants the array valid until the operation completes, and the shim never learns
+ * when that is: so each OVERLAPPED gets a slot of its own, which its next send reuses (an OVERLAPPED
+ * carries one operation at a time). The table is never emptied; when it is full, or a send has more
+ * buffers than a slot holds, the send passes whole.
+ */
+enum { SLOTS = 8192, SLOT_BUFFERS = 4 };
+static struct slot {
+    LPWSAOVERLAPPED owner;
+    WSABUF part[SLOT_BUFFERS];
+} slots[SLOTS];
+static CRITICAL_SECTION slots_lock;
+static INIT_ONCE slots_once = INIT_ONCE_STATIC_INIT;
+
+static BOOL CALLBACK init_slots(PINIT_ONCE once, PVOID param, PVOID *context)
+{
+    (void)once, (void)param, (void)context;
+    InitializeCriticalSection(&slots_lock);
+    return TRUE;
+}
+
+/** \brief The slot of \p ov (found or taken), or NULL when the table is full. */
+static WSABUF *slot_of(LPWSAOVERLAPPED ov)
+{
+    size_t at = ((ULONG_PTR)ov >> 4) % SLOTS;
+    WSABUF *found = NULL;
+
+    InitOnceExecuteOnce(&slots_once, init_slots, NULL, NULL);
+    EnterCriticalSection(&slots_lock);
+    for (size_t tries = 0; tries < SLOTS && found == NULL; tries++, at = (at + 1) % SLOTS) {
+        if (slots[at].owner == NULL)
+            slots[at].owner = ov;
+        if (slots[at].owner == ov)
+            found = slots[at].part;
+    }
+    LeaveCriticalSection(&slots_lock);
+    return found;
+}
+
+static int short_send(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD sent, DWORD flags, LPWSAOVERLAPPED ov,
+                      LPWSAOVERLAPPED_COMPLETION_ROUTINE done)
+{
+    WSABUF on_stack[SLOT_BUFFERS]; /* enough for a call that completes before it returns */
+    WSABUF *part = ov ? slot_of(ov) : on_stack;
+    ULONG total = 0, left;
+    DWORD n = 0;
+
+    if (part == NULL || count > SLOT_BUFFERS)
+        return __real_WSASend(s, bufs, count, sent, flags, ov, done);
+    for (DWORD i = 0; i < count; i++)
+        total += bufs[i].len;
+    left = send_share(total);
+    for (; n < count && (left > 0 || n == 0); n++) {
+        part[n] = bufs[n];
+        if (part[n].len > left)
+            part[n].len = left;
+        left -= part[n].len;
+    }
+    return __real_WSASend(s, part, n, sent, flags, ov, done);
 }
 
 /* Failing at once: nothing was started, so no completion (event, routine or packet) will come. */
@@ -129,7 +211,7 @@ int WSAAPI __wrap_WSASend(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD sent, DW
         WSASetLastError(WSAENOBUFS);
         return SOCKET_ERROR;
     }
-    return __real_WSASend(s, bufs, count, sent, flags, ov, done);
+    return short_send(s, bufs, count, sent, flags, ov, done);
 }
 
 SOCKET WSAAPI __wrap_WSASocketW(int af, int type, int protocol, LPWSAPROTOCOL_INFOW info, GROUP g, DWORD flags)
