@@ -62,10 +62,11 @@ eval "libs=(\"\${${libs_var}[@]}\")"
 
 # --- the rubric: the checks of this lesson it names, in the order echo_grade runs them -------------
 declare -A points=()
+all_checks=$("$grade_tool" --list)
 while read -r name value _; do
   [[ -z $name || $name == \#* ]] && continue
   [[ $value =~ ^[0-9]+$ ]] || die "$rubric: '$name $value': points must be a whole number"
-  "$grade_tool" --list | grep -q "^$name " || die "$rubric: no check named '$name' (echo_grade --list shows them)"
+  grep -q "^$name " <<< "$all_checks" || die "$rubric: no check named '$name' (echo_grade --list shows them)"
   points[$name]=$value
 done < "$rubric"
 checks=() total_points=0
@@ -154,7 +155,10 @@ entries=("$folder"/*)
 for entry in "${entries[@]}"; do
   base=$(basename "$entry")
   if [[ -d $entry ]]; then
-    found=("$entry"/server.exe "$entry"/server.c)
+    found=()
+    for file in "$entry"/server.exe "$entry"/server.c; do
+      [[ -e $file ]] && found+=("$file")
+    done
     if ((${#found[@]} == 1)); then
       add "$base" "${found[0]}"
     else
@@ -166,7 +170,7 @@ for entry in "${entries[@]}"; do
     say "$entry: neither a .exe nor a .c (nor a folder with one): skipped"
   fi
 done
-mapfile -t names < <(printf '%s\n' "${names[@]}" | sort -u)
+((${#names[@]} == 0)) || mapfile -t names < <(printf '%s\n' "${names[@]}" | sort -u)
 
 say "grading ${#names[@]} submissions of lesson $lesson, ${#checks[@]} checks each, $jobs at a time," \
   "at most $limit s each; results in $out"
