@@ -237,12 +237,7 @@ static void serve_client(SOCKET client, const char *peer)
             print_error("recv", peer, WSAGetLastError());
             break;
         }
-#ifdef LAB_MISTAKE_STRING_BUFFER
-        /* Lab build (tests/labs.def): the classic mistake, the bytes taken for a C string. */
-        error = send_all(client, buffer, (int)strnlen(buffer, (size_t)received));
-#else
         error = send_all(client, buffer, received);
-#endif
         if (error != 0) {
             print_error("send", peer, error);
             break;

@@ -46,13 +46,8 @@
 #define BUFFER_SIZE (64 * 1024)
 /** The slot of the listening socket's event: the first of the wait array. */
 #define LISTENER_SLOT 0
-#ifdef LAB_MISTAKE_SIXTY_FIFTH_EVENT
-/* Lab build (tests/labs.def): one slot too many, so a 65th event reaches the wait. */
-#define SLOTS (WSA_MAXIMUM_WAIT_EVENTS + 1)
-#else
 /** Slots for events: as many as one wait takes, the listener's included. */
 #define SLOTS WSA_MAXIMUM_WAIT_EVENTS
-#endif
 /** Clients served at once: every slot but the listener's. */
 #define MAX_CLIENTS (SLOTS - 1)
 

@@ -485,20 +485,13 @@ static void accept_loop(SOCKET listener, const char *where, HANDLE io)
                 Sleep(100);
             continue;
         }
-        /* Not WSARecv here: its routine would be queued to this thread,
-         * which only ever waits in accept(), not one of the alertable
-         * waits, so the routine would never run.
-         * ULONG_PTR, not DWORD: a SOCKET is as wide as a pointer on x64. */
-#ifdef LAB_MISTAKE_IO_FROM_ACCEPT_THREAD
-        /* Lab build (tests/labs.def): the mistake the comment above explains. */
-        (void)io;
-        add_client((ULONG_PTR)client);
-#else
+        /* Handed over, not served here: a routine runs on the thread that
+         * posted its operation, and this one waits for clients, not for
+         * routines. ULONG_PTR, not DWORD: a SOCKET is as wide as a pointer. */
         if (QueueUserAPC(add_client, io, (ULONG_PTR)client) == 0) {
             print_error("QueueUserAPC", where, (int)GetLastError());
             (void)closesocket(client); /* still ours: add_client() will not run */
         }
-#endif
     }
 }
 // [accept_loop]

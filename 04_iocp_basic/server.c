@@ -282,13 +282,7 @@ static void free_io(struct io *io)
  */
 static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_addr)
 {
-#ifdef LAB_MISTAKE_KEY_AS_DWORD
-    /* Lab build (tests/labs.def): above 4 GiB, where a 64-bit Windows program's memory may well be,
-     * so a key cut to 32 bits points nowhere. Zeroed, as calloc's. */
-    struct connection *conn = VirtualAlloc(NULL, sizeof *conn, MEM_RESERVE | MEM_COMMIT | MEM_TOP_DOWN, PAGE_READWRITE);
-#else
     struct connection *conn = calloc(1, sizeof *conn);
-#endif
 
     if (conn == NULL)
         return NULL;
@@ -316,11 +310,7 @@ static void close_connection(struct connection *conn)
 static void free_connection(struct connection *conn)
 {
     close_connection(conn);
-#ifdef LAB_MISTAKE_KEY_AS_DWORD
-    (void)VirtualFree(conn, 0, MEM_RELEASE); /* lab build: see new_connection() */
-#else
     free(conn);
-#endif
 }
 
 /**
@@ -580,12 +570,7 @@ static void start_connection(const struct server *server, SOCKET client, const S
         return;
     }
     /* The key is a ULONG_PTR, as wide as a pointer: never pass it through a DWORD. */
-#ifdef LAB_MISTAKE_KEY_AS_DWORD
-    /* Lab build (tests/labs.def): the classic cut, the key through a DWORD. */
-    if (CreateIoCompletionPort((HANDLE)client, server->port, (DWORD)(ULONG_PTR)conn, 0) == NULL) {
-#else
     if (CreateIoCompletionPort((HANDLE)client, server->port, (ULONG_PTR)conn, 0) == NULL) {
-#endif
         print_error("CreateIoCompletionPort", conn->peer, (int)GetLastError());
         free_connection(conn);
         return;

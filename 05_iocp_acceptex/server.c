@@ -58,13 +58,8 @@
 /** Accepts kept posted: each completion waits in the port's queue behind the echo traffic, so under load
  *  this many clients are accepted per trip through the queue (the lesson text has the measurements). */
 #define ACCEPTS_POSTED 256
-#ifdef LAB_MISTAKE_ACCEPTEX_RECEIVES_DATA
-/* Lab build (tests/labs.def): AcceptEx also waits for the client's first bytes. */
-#define ACCEPT_RECEIVE_SIZE 16
-#else
 /** Bytes AcceptEx waits for before it completes: none, so a silent client cannot hold an accept. */
 #define ACCEPT_RECEIVE_SIZE 0
-#endif
 /** Room AcceptEx needs for one address: the largest sockaddr it may write (IPv4 here) plus 16, as its documentation requires. */
 #define ACCEPT_ADDRESS_SIZE ((DWORD)sizeof(SOCKADDR_IN) + 16)
 /** How often the main thread posts the accepts that could not be replaced (out of sockets or memory). */

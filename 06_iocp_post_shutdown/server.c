@@ -1097,17 +1097,9 @@ static int stop_server(struct server *server)
     int clean;
     DWORD i;
 
-#ifdef LAB_MISTAKE_EXIT_BEFORE_DRAIN
-    /* Lab build (tests/labs.def): the workers are told to leave first, so the cancelled operations
-     * complete with nobody left to take their completions and free what they carry. */
-    clean = stop_workers(server) == 0;
-    cancel_everything(server);
-    clean = wait_until_drained() == 0 && clean;
-#else
     cancel_everything(server);
     clean = wait_until_drained() == 0;
     clean = stop_workers(server) == 0 && clean;
-#endif
     if (clean) {
         /* Nothing is pending and no worker runs: nothing can use these any more. */
         (void)closesocket(server->listener.socket); /* no accept left on it; an error would change nothing */
