@@ -97,12 +97,14 @@ struct server {
 
 // [print_error]
 /**
- * \brief The symbolic name of the Winsock errors a student meets most, so a
- * message says `WSAEADDRINUSE` instead of only a number.
+ * \brief The symbolic name of the errors a student meets most, so a message
+ * says `WSAEADDRINUSE` instead of only a number. Running out of memory is
+ * reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
  */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
+    case ERROR_NOT_ENOUGH_MEMORY: return "ERROR_NOT_ENOUGH_MEMORY";
     case WSAEACCES: return "WSAEACCES";
     case WSAEADDRINUSE: return "WSAEADDRINUSE";
     case WSAEADDRNOTAVAIL: return "WSAEADDRNOTAVAIL";
@@ -111,6 +113,7 @@ static const char *wsa_error_name(int code)
     case WSAEINVAL: return "WSAEINVAL";
     case WSAEMFILE: return "WSAEMFILE";
     case WSAENETDOWN: return "WSAENETDOWN";
+    case WSAENETRESET: return "WSAENETRESET";
     case WSAENOBUFS: return "WSAENOBUFS";
     case WSAENOTCONN: return "WSAENOTCONN";
     case WSAENOTSOCK: return "WSAENOTSOCK";
@@ -121,7 +124,6 @@ static const char *wsa_error_name(int code)
     case WSAVERNOTSUPPORTED: return "WSAVERNOTSUPPORTED";
     case WSA_INVALID_HANDLE: return "WSA_INVALID_HANDLE";
     case WSA_IO_INCOMPLETE: return "WSA_IO_INCOMPLETE";
-    case WSA_NOT_ENOUGH_MEMORY: return "WSA_NOT_ENOUGH_MEMORY";
     case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
     default: return "error";
     }
@@ -144,7 +146,6 @@ static void print_error(const char *call, const char *subject, int code)
     fprintf(stderr, "%s%s%s: %s (%d)%s%s\n", call, subject[0] ? " " : "", subject,
             wsa_error_name(code), code, len > 0 ? ": " : "", text);
 }
-
 // [print_error]
 
 // [parse_options]
@@ -279,7 +280,7 @@ static struct client *client_new(SOCKET socket, const char *peer)
     struct client *c = malloc(sizeof *c);
 
     if (c == NULL) {
-        fprintf(stderr, "%s: out of memory for its buffer\n", peer);
+        print_error("malloc", peer, ERROR_NOT_ENOUGH_MEMORY);
         return NULL;
     }
     memset(c, 0, offsetof(struct client, buffer)); /* everything but the buffer */

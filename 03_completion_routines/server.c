@@ -37,7 +37,6 @@
 #include <windows.h>
 #include <process.h>
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +73,6 @@ struct connection {
      * field on purpose: CONTAINING_RECORD finds the connection wherever it is. */
     WSAOVERLAPPED overlapped;
     WSABUF wsabuf;            /**< what the current operation receives into or sends from */
-    DWORD recv_flags;         /**< WSARecv's in/out flags: kept with the operation, not on a stack */
     DWORD received;           /**< bytes the last receive put in buffer */
     DWORD sent;               /**< how many of them have been sent back so far */
     char peer[64];            /**< "client ADDRESS:PORT", for error messages */
@@ -84,13 +82,14 @@ struct connection {
 
 // [print_error]
 /**
- * \brief The symbolic name of the Winsock errors a student meets most, so a
- * message says `WSAEADDRINUSE` instead of only a number.
+ * \brief The symbolic name of the errors a student meets most, so a message
+ * says `WSAEADDRINUSE` instead of only a number. Running out of memory is
+ * reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
  */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
-    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
+    case ERROR_NOT_ENOUGH_MEMORY: return "ERROR_NOT_ENOUGH_MEMORY";
     case WSAEACCES: return "WSAEACCES";
     case WSAEADDRINUSE: return "WSAEADDRINUSE";
     case WSAEADDRNOTAVAIL: return "WSAEADDRNOTAVAIL";
@@ -105,8 +104,12 @@ static const char *wsa_error_name(int code)
     case WSAENOTSOCK: return "WSAENOTSOCK";
     case WSAESHUTDOWN: return "WSAESHUTDOWN";
     case WSAETIMEDOUT: return "WSAETIMEDOUT";
+    case WSAEWOULDBLOCK: return "WSAEWOULDBLOCK";
     case WSASYSNOTREADY: return "WSASYSNOTREADY";
     case WSAVERNOTSUPPORTED: return "WSAVERNOTSUPPORTED";
+    case WSA_INVALID_HANDLE: return "WSA_INVALID_HANDLE";
+    case WSA_IO_INCOMPLETE: return "WSA_IO_INCOMPLETE";
+    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
     default: return "error";
     }
 }
@@ -128,7 +131,6 @@ static void print_error(const char *call, const char *subject, int code)
     fprintf(stderr, "%s%s%s: %s (%d)%s%s\n", call, subject[0] ? " " : "", subject,
             wsa_error_name(code), code, len > 0 ? ": " : "", text);
 }
-
 // [print_error]
 
 // [parse_options]
@@ -289,16 +291,15 @@ static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED 
  */
 static int post_recv(struct connection *conn)
 {
+    DWORD flags = 0; /* read by WSARecv; a late result comes to the routine, not here */
     int error;
 
     memset(&conn->overlapped, 0, sizeof conn->overlapped); /* the last operation's is spent */
     conn->wsabuf.buf = conn->buffer;
     conn->wsabuf.len = BUFFER_SIZE;
-    conn->recv_flags = 0;
     /* The byte count is NULL: with an OVERLAPPED it would only tempt us to
      * handle the bytes here, and the routine handles them anyway. */
-    if (WSARecv(conn->socket, &conn->wsabuf, 1, NULL, &conn->recv_flags, &conn->overlapped,
-                on_recv_complete) == 0)
+    if (WSARecv(conn->socket, &conn->wsabuf, 1, NULL, &flags, &conn->overlapped, on_recv_complete) == 0)
         return 0; /* done at once: the routine is queued all the same, it takes the bytes */
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
@@ -424,7 +425,7 @@ static void CALLBACK add_client(ULONG_PTR data)
     struct connection *conn = calloc(1, sizeof *conn);
 
     if (conn == NULL) {
-        fprintf(stderr, "calloc: no memory for a new client, closing it\n");
+        print_error("calloc", "a client", ERROR_NOT_ENOUGH_MEMORY);
         (void)closesocket(client); /* closing anyway: nothing to do if it fails */
         return;
     }
@@ -528,7 +529,7 @@ int main(int argc, char **argv)
      * without a thread to serve it. The handle is what QueueUserAPC needs. */
     io = (HANDLE)_beginthreadex(NULL, 0, io_thread, NULL, 0, NULL);
     if (io == NULL) {
-        fprintf(stderr, "_beginthreadex: the I/O thread could not start: %s\n", strerror(errno));
+        print_error("_beginthreadex", "I/O thread", (int)_doserrno);
         (void)WSACleanup();
         return 1;
     }

@@ -39,6 +39,7 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <windows.h>
+#include <process.h>
 #include <mswsock.h> /* the AcceptEx types, WSAID_ACCEPTEX and SO_UPDATE_ACCEPT_CONTEXT; no mswsock.lib needed */
 
 #include <stdio.h>
@@ -128,12 +129,14 @@ struct server {
 
 // [print_error]
 /**
- * \brief The symbolic name of the Winsock errors a student meets most, so a
- * message says `WSAEADDRINUSE` instead of only a number.
+ * \brief The symbolic name of the errors a student meets most, so a message
+ * says `WSAEADDRINUSE` instead of only a number. Running out of memory is
+ * reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
  */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
+    case ERROR_NOT_ENOUGH_MEMORY: return "ERROR_NOT_ENOUGH_MEMORY";
     case WSAEACCES: return "WSAEACCES";
     case WSAEADDRINUSE: return "WSAEADDRINUSE";
     case WSAEADDRNOTAVAIL: return "WSAEADDRNOTAVAIL";
@@ -148,9 +151,12 @@ static const char *wsa_error_name(int code)
     case WSAENOTSOCK: return "WSAENOTSOCK";
     case WSAESHUTDOWN: return "WSAESHUTDOWN";
     case WSAETIMEDOUT: return "WSAETIMEDOUT";
-    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
+    case WSAEWOULDBLOCK: return "WSAEWOULDBLOCK";
     case WSASYSNOTREADY: return "WSASYSNOTREADY";
     case WSAVERNOTSUPPORTED: return "WSAVERNOTSUPPORTED";
+    case WSA_INVALID_HANDLE: return "WSA_INVALID_HANDLE";
+    case WSA_IO_INCOMPLETE: return "WSA_IO_INCOMPLETE";
+    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
     default: return "error";
     }
 }
@@ -159,7 +165,6 @@ static const char *wsa_error_name(int code)
  * \brief Print one line to stderr: the call, what it was applied to, the
  * error's name, its number and the system's text for it, as in
  * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
- * Workers call it too: the C runtime writes each fprintf() to stderr whole.
  */
 static void print_error(const char *call, const char *subject, int code)
 {
@@ -383,7 +388,7 @@ static int post_recv(struct connection *conn)
     int error;
 
     if (io == NULL) {
-        print_error("WSARecv", conn->peer, WSAENOBUFS);
+        print_error("calloc", conn->peer, ERROR_NOT_ENOUGH_MEMORY);
         return -1;
     }
     /* Count it before the call: once the call is made, a worker may dequeue
@@ -415,7 +420,7 @@ static int post_send_rest(struct connection *conn)
     int error;
 
     if (io == NULL) {
-        print_error("WSASend", conn->peer, WSAENOBUFS);
+        print_error("calloc", conn->peer, ERROR_NOT_ENOUGH_MEMORY);
         return -1;
     }
     InterlockedIncrement(&conn->pending); /* before the call, as in post_recv() */
@@ -529,7 +534,7 @@ static void handle_accept(struct server *server, struct io *io, BOOL ok);
  * posted the next operation and the worker that handles it
  * (free_connection_when_idle()).
  */
-static DWORD WINAPI worker(void *param)
+static unsigned __stdcall worker(void *param)
 {
     struct server *server = param;
 
@@ -595,9 +600,10 @@ static int start_workers(struct server *server)
         return -1;
     }
     for (server->worker_count = 0; server->worker_count < count; server->worker_count++) {
-        server->workers[server->worker_count] = CreateThread(NULL, 0, worker, server, 0, NULL);
+        /* _beginthreadex, not CreateThread: the workers call the C library (lesson 03). */
+        server->workers[server->worker_count] = (HANDLE)_beginthreadex(NULL, 0, worker, server, 0, NULL);
         if (server->workers[server->worker_count] == NULL) {
-            print_error("CreateThread", "worker", (int)GetLastError());
+            print_error("_beginthreadex", "worker", (int)_doserrno);
             return -1;
         }
     }
@@ -617,7 +623,7 @@ static void start_connection(const struct server *server, SOCKET client, const S
     struct connection *conn = new_connection(client, peer_addr);
 
     if (conn == NULL) {
-        print_error("accept", "a client", WSAENOBUFS);
+        print_error("calloc", "a client", ERROR_NOT_ENOUGH_MEMORY);
         (void)closesocket(client); /* out of memory already: that is the error to report */
         return;
     }
@@ -863,7 +869,7 @@ static void watch_workers(struct server *server)
  */
 int main(int argc, char **argv)
 {
-    struct server server;
+    static struct server server; /* not on this stack: the workers outlive main() when it returns 1 */
     struct options opts;
     WSADATA wsa;
     int error;

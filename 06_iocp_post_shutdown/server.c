@@ -33,6 +33,7 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <windows.h>
+#include <process.h>
 #include <mswsock.h> /* the AcceptEx types, WSAID_ACCEPTEX and SO_UPDATE_ACCEPT_CONTEXT; no mswsock.lib needed */
 
 #include <stdio.h>
@@ -64,6 +65,8 @@
 #define DRAIN_TIMEOUT_MS 1000
 /** How long the main thread waits for the workers to take their exit packets and end. */
 #define JOIN_TIMEOUT_MS 500
+/** Room for the error lines of one handler (a few lines; more are cut). */
+#define HELD_LINES_SIZE 1024
 
 /** \brief What the command line asked for. */
 struct options {
@@ -136,6 +139,7 @@ struct shared {
     HANDLE stop_requested;      /**< manual-reset event: set by the console handler, waited on by main */
     volatile LONG stopping;     /**< 1 from the cancel pass on: nothing new is posted; set under `posting` */
     SRWLOCK posting;            /**< shared while a worker handles a completion; exclusive for the cancel pass */
+    DWORD held_lines;           /**< TLS slot: the error lines of the handler on this thread, printed after it */
     HANDLE drained;             /**< manual-reset event: set when the last object is freed while stopping */
     volatile LONG live_objects; /**< struct connection and struct io allocated and not yet freed */
     volatile LONG served;       /**< connections accepted; counted before start_connection(), which can still fail */
@@ -145,17 +149,19 @@ struct shared {
 };
 
 /** The one global: see struct shared for why it cannot be a parameter. */
-static struct shared shared;
+static struct shared shared = {.held_lines = TLS_OUT_OF_INDEXES};
 // [structs]
 
 // [print_error]
 /**
- * \brief The symbolic name of the Winsock errors a student meets most, so a
- * message says `WSAEADDRINUSE` instead of only a number.
+ * \brief The symbolic name of the errors a student meets most, so a message
+ * says `WSAEADDRINUSE` instead of only a number. Running out of memory is
+ * reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
  */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
+    case ERROR_NOT_ENOUGH_MEMORY: return "ERROR_NOT_ENOUGH_MEMORY";
     case WSAEACCES: return "WSAEACCES";
     case WSAEADDRINUSE: return "WSAEADDRINUSE";
     case WSAEADDRNOTAVAIL: return "WSAEADDRNOTAVAIL";
@@ -170,9 +176,12 @@ static const char *wsa_error_name(int code)
     case WSAENOTSOCK: return "WSAENOTSOCK";
     case WSAESHUTDOWN: return "WSAESHUTDOWN";
     case WSAETIMEDOUT: return "WSAETIMEDOUT";
-    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
+    case WSAEWOULDBLOCK: return "WSAEWOULDBLOCK";
     case WSASYSNOTREADY: return "WSASYSNOTREADY";
     case WSAVERNOTSUPPORTED: return "WSAVERNOTSUPPORTED";
+    case WSA_INVALID_HANDLE: return "WSA_INVALID_HANDLE";
+    case WSA_IO_INCOMPLETE: return "WSA_IO_INCOMPLETE";
+    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
     default: return "error";
     }
 }
@@ -181,19 +190,25 @@ static const char *wsa_error_name(int code)
  * \brief Print one line to stderr: the call, what it was applied to, the
  * error's name, its number and the system's text for it, as in
  * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
- * Workers call it too: the C runtime writes each fprintf() to stderr whole.
+ * Inside a handler the line is held and printed once the handler is over.
  */
 static void print_error(const char *call, const char *subject, int code)
 {
     char text[256] = "";
+    char line[512];
+    char *held = shared.held_lines == TLS_OUT_OF_INDEXES ? NULL : TlsGetValue(shared.held_lines);
     DWORD len = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
                                (DWORD)code, 0, text, (DWORD)sizeof text, NULL);
 
     /* FormatMessage ends its text with "\r\n"; the line should end once. */
     while (len > 0 && (text[len - 1] == '\r' || text[len - 1] == '\n' || text[len - 1] == ' '))
         text[--len] = '\0';
-    fprintf(stderr, "%s%s%s: %s (%d)%s%s\n", call, subject[0] ? " " : "", subject,
-            wsa_error_name(code), code, len > 0 ? ": " : "", text);
+    snprintf(line, sizeof line, "%s%s%s: %s (%d)%s%s\n", call, subject[0] ? " " : "", subject,
+             wsa_error_name(code), code, len > 0 ? ": " : "", text);
+    if (held == NULL)
+        fputs(line, stderr);
+    else
+        strncat(held, line, HELD_LINES_SIZE - 1 - strlen(held)); /* a full stderr must not stall the lock */
 }
 // [print_error]
 
@@ -451,7 +466,7 @@ static int post_recv(struct connection *conn)
         return -1;
     io = new_io(OP_RECV, conn->buffer, (DWORD)sizeof conn->buffer);
     if (io == NULL) {
-        print_error("WSARecv", conn->peer, WSAENOBUFS);
+        print_error("calloc", conn->peer, ERROR_NOT_ENOUGH_MEMORY);
         return -1;
     }
     /* Count it before the call: once the call is made, a worker may dequeue
@@ -486,7 +501,7 @@ static int post_send_rest(struct connection *conn)
         return -1; /* stopping: post nothing new, as in post_recv() */
     io = new_io(OP_SEND, conn->buffer + conn->sent, conn->length - conn->sent);
     if (io == NULL) {
-        print_error("WSASend", conn->peer, WSAENOBUFS);
+        print_error("calloc", conn->peer, ERROR_NOT_ENOUGH_MEMORY);
         return -1;
     }
     InterlockedIncrement(&conn->pending); /* before the call, as in post_recv() */
@@ -614,7 +629,11 @@ static void handle_entry(struct server *server, const OVERLAPPED_ENTRY *entry)
      * WSAGetOverlappedResult(), which the failure handlers still call to
      * name the error. */
     BOOL ok = (LONG)entry->lpOverlapped->Internal >= 0;
+    char held[HELD_LINES_SIZE] = "";
 
+    /* The handler's error lines wait in `held` until the lock is let go: a
+     * stderr that blocks would otherwise stall the cancel pass for ever. */
+    (void)TlsSetValue(shared.held_lines, held); /* set up by start_shared(): cannot fail */
     AcquireSRWLockShared(&shared.posting);
     /* The key first, the bytes after: an accept completes with 0 bytes
      * too (it receives none), and that is a new client, not a FIN. */
@@ -623,6 +642,8 @@ static void handle_entry(struct server *server, const OVERLAPPED_ENTRY *entry)
     else
         handle_completion((struct connection *)key, io, ok, entry->dwNumberOfBytesTransferred);
     ReleaseSRWLockShared(&shared.posting);
+    (void)TlsSetValue(shared.held_lines, NULL);
+    fputs(held, stderr);
 }
 
 /**
@@ -634,7 +655,7 @@ static void handle_entry(struct server *server, const OVERLAPPED_ENTRY *entry)
  * exception, shared by the worker that posted the next operation and the
  * worker that handles it (free_connection_when_idle()).
  */
-static DWORD WINAPI worker(void *param)
+static unsigned __stdcall worker(void *param)
 {
     struct server *server = param;
 
@@ -699,9 +720,10 @@ static int start_workers(struct server *server)
         return -1;
     }
     for (server->worker_count = 0; server->worker_count < count; server->worker_count++) {
-        server->workers[server->worker_count] = CreateThread(NULL, 0, worker, server, 0, NULL);
+        /* _beginthreadex, not CreateThread: the workers call the C library (lesson 03). */
+        server->workers[server->worker_count] = (HANDLE)_beginthreadex(NULL, 0, worker, server, 0, NULL);
         if (server->workers[server->worker_count] == NULL) {
-            print_error("CreateThread", "worker", (int)GetLastError());
+            print_error("_beginthreadex", "worker", (int)_doserrno);
             return -1;
         }
     }
@@ -721,7 +743,7 @@ static void start_connection(const struct server *server, SOCKET client, const S
     struct connection *conn = new_connection(client, peer_addr);
 
     if (conn == NULL) {
-        print_error("accept", "a client", WSAENOBUFS);
+        print_error("calloc", "a client", ERROR_NOT_ENOUGH_MEMORY);
         (void)closesocket(client); /* out of memory already: that is the error to report */
         return;
     }
@@ -967,6 +989,11 @@ static BOOL WINAPI on_console_signal(DWORD type)
  */
 static int start_shared(void)
 {
+    shared.held_lines = TlsAlloc();
+    if (shared.held_lines == TLS_OUT_OF_INDEXES) {
+        print_error("TlsAlloc", "", (int)GetLastError());
+        return -1;
+    }
     InitializeSRWLock(&shared.posting);
     InitializeCriticalSection(&shared.list_lock);
     /* Manual reset: once set, an event stays set for whoever looks later. */
@@ -1128,7 +1155,7 @@ static int stop_server(struct server *server)
  */
 int main(int argc, char **argv)
 {
-    struct server server;
+    static struct server server; /* not on this stack: the workers outlive main() when it returns 1 */
     struct options opts;
     WSADATA wsa;
     int error;
