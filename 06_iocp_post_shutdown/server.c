@@ -1055,8 +1055,8 @@ static void cancel_io(HANDLE handle, const char *subject)
  * \brief The cancel pass. With `posting` held exclusive no worker is inside a
  * handler, so no post and no close is half done: set `stopping` (from here no
  * handler posts anything), then cancel the pending accepts and every
- * connection's pending operation. Each cancelled operation still completes,
- * with WSA_OPERATION_ABORTED, and is handled and freed by a worker.
+ * connection's pending operation. Each one still completes (aborted, or
+ * normally if it finished first) and is handled and freed by a worker.
  */
 static void cancel_everything(struct server *server)
 {
