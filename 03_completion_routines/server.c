@@ -4,20 +4,20 @@
  * serves every client.
  *
  * Abstract. Two threads. The main thread blocks in accept() and hands each
- * new socket to the I/O thread with QueueUserAPC(). The I/O thread does
+ * new connection to the I/O thread with QueueUserAPC(). The I/O thread does
  * nothing but wait alertably (SleepEx(INFINITE, TRUE)); in that wait the
  * system runs, one after the other, the APCs queued to it: add_client() for a
- * new socket, and the completion routines of the WSARecv/WSASend calls this
+ * new connection, and the completion routines of the WSARecv/WSASend calls this
  * thread issued. Every routine posts the connection's next operation and
  * returns to the wait. No event objects, so no 64-handle limit.
  *
  * Per-connection state is struct connection (socket, buffer, counts); the
  * per-operation state is the WSAOVERLAPPED inside it, used by one operation
  * at a time: a receive, then sends until all of it went out, then the next
- * receive. Ownership: a new socket belongs to the accept thread until
+ * receive. Ownership: a new connection belongs to the accept thread until
  * QueueUserAPC() succeeds, then to the I/O thread. Only the I/O thread
  * touches a connection. It is closed and freed in one place,
- * close_connection(), called by a routine that has just seen the one
+ * free_connection(), called by a routine that has just seen the one
  * outstanding operation complete and posts no other, or right after a post
  * that failed (no routine comes then): never while an operation is pending.
  *
@@ -63,10 +63,10 @@ struct options {
 /**
  * \brief One client: its socket, its buffer, and the one operation it has
  * outstanding at any time. Created by add_client(), freed by
- * close_connection(), touched only by the I/O thread.
+ * free_connection(), touched only by the I/O thread.
  */
 struct connection {
-    SOCKET socket;            /**< closed by close_connection() */
+    SOCKET socket;            /**< closed by free_connection() */
     /** The outstanding operation's: the system writes to it until the
      * operation's routine runs, so it is zeroed before each post and the
      * connection is never freed while an operation is pending. Not the first
@@ -79,6 +79,10 @@ struct connection {
     char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
 };
 // [connection]
+
+/* The routines and the posts call each other: the routines are named first. */
+static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags);
+static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags);
 
 // [print_error]
 /**
@@ -171,14 +175,14 @@ static int parse_options(int argc, char **argv, struct options *opts)
 }
 // [parse_options]
 
+// [open_listener]
 /**
  * \brief Create the listening socket, bind it, listen, and print the
  * `listening on ADDRESS:PORT` line with the port the system really gave.
  *
  * Writes the real "ADDRESS:PORT" into \p where, for later messages. Returns
  * INVALID_SOCKET after printing which call failed. The caller owns the socket
- * and closes it. socket() makes an overlapped-capable socket, and so are the
- * sockets accept() returns from it: no WSASocket(WSA_FLAG_OVERLAPPED) needed.
+ * and closes it.
  */
 static SOCKET open_listener(const struct options *opts, char *where, size_t where_size)
 {
@@ -232,35 +236,39 @@ fail:
     (void)closesocket(listener); /* already failing: the first error is the one to report */
     return INVALID_SOCKET;
 }
+// [open_listener]
 
-/**
- * \brief Write "client ADDRESS:PORT" of the peer of \p s into \p out, for
- * error messages; "client ?" when the peer is already gone.
- */
-static void format_peer(SOCKET s, char *out, size_t out_size)
+/** \brief Write "client ADDRESS:PORT" of a peer into \p out, for error messages. */
+static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
 {
-    SOCKADDR_IN addr;
-    int addr_len = (int)sizeof addr;
     char host[INET_ADDRSTRLEN] = "?";
 
-    if (getpeername(s, (SOCKADDR *)&addr, &addr_len) == SOCKET_ERROR) {
-        snprintf(out, out_size, "client ?"); /* a reset client: its WSARecv will say so */
-        return;
-    }
-    (void)inet_ntop(AF_INET, &addr.sin_addr, host, sizeof host); /* "?" if it fails */
-    snprintf(out, out_size, "client %s:%u", host, (unsigned)ntohs(addr.sin_port));
+    (void)inet_ntop(AF_INET, &addr->sin_addr, host, sizeof host); /* "?" if it fails */
+    snprintf(out, out_size, "client %s:%u", host, (unsigned)ntohs(addr->sin_port));
 }
 
-// [close_connection]
+// [lifetime]
 /**
- * \brief Close the client's socket and free its connection.
- *
- * Only with no operation outstanding: a pending WSARecv or WSASend still
- * owns the OVERLAPPED and the buffer inside \p conn, and the system would
- * write into freed memory when it completes. Every caller has just seen the
- * one operation end (its routine is running) or fail to start.
+ * \brief A struct connection for the accepted socket \p client, with nothing
+ * pending. From here it owns \p client: free_connection() closes it.
  */
-static void close_connection(struct connection *conn)
+static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_addr)
+{
+    struct connection *conn = calloc(1, sizeof *conn);
+
+    if (conn == NULL)
+        return NULL;
+    conn->socket = client;
+    format_peer(peer_addr, conn->peer, sizeof conn->peer);
+    return conn;
+}
+
+/**
+ * \brief Close the client's socket and free its connection. Only with no
+ * operation outstanding: the system writes into the OVERLAPPED and the buffer
+ * until the operation completes.
+ */
+static void free_connection(struct connection *conn)
 {
     if (closesocket(conn->socket) == SOCKET_ERROR)
         print_error("closesocket", conn->peer, WSAGetLastError());
@@ -275,12 +283,9 @@ static void finish_connection(struct connection *conn)
 {
     if (shutdown(conn->socket, SD_SEND) == SOCKET_ERROR)
         print_error("shutdown", conn->peer, WSAGetLastError());
-    close_connection(conn);
+    free_connection(conn);
 }
-// [close_connection]
-
-static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags);
-static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags);
+// [lifetime]
 
 // [post_recv]
 /**
@@ -314,7 +319,7 @@ static void receive_or_close(struct connection *conn)
 
     if (error != 0) {
         print_error("WSARecv", conn->peer, error);
-        close_connection(conn); /* nothing outstanding: the failed post queued no routine */
+        free_connection(conn); /* nothing outstanding: the failed post queued no routine */
     }
 }
 // [post_recv]
@@ -347,7 +352,7 @@ static void send_rest_or_close(struct connection *conn)
 
     if (error != 0) {
         print_error("WSASend", conn->peer, error);
-        close_connection(conn);
+        free_connection(conn);
     }
 }
 // [post_send_rest]
@@ -370,7 +375,7 @@ static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED 
     if (error != 0) {
         /* A reset or a network error is this client's problem only. */
         print_error("WSARecv", conn->peer, (int)error);
-        close_connection(conn);
+        free_connection(conn);
         return;
     }
     if (bytes == 0) {
@@ -395,7 +400,7 @@ static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED 
     (void)flags;
     if (error != 0) {
         print_error("WSASend", conn->peer, (int)error);
-        close_connection(conn);
+        free_connection(conn);
         return;
     }
     /* A send may complete with fewer bytes than asked: the rest would be
@@ -410,28 +415,13 @@ static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED 
 
 // [add_client]
 /**
- * \brief An APC, queued by the accept thread: take over a new client's
- * socket and post its first receive. Runs on the I/O thread, so the
- * receive's routine will run there too.
- *
- * \p data is the SOCKET, passed as the one ULONG_PTR an APC gets. From here
- * on the I/O thread owns it: closed on every path, with the connection.
+ * \brief An APC, queued by start_connection(): post the new connection's
+ * first receive. Runs on the I/O thread, so the receive's routine will run
+ * there too, and from here on only the I/O thread touches the connection.
  */
 static void CALLBACK add_client(ULONG_PTR data)
 {
-    SOCKET client = (SOCKET)data;
-    /* Owned by the I/O thread; freed by close_connection() once no
-     * operation is outstanding. calloc: no stale OVERLAPPED or counts. */
-    struct connection *conn = calloc(1, sizeof *conn);
-
-    if (conn == NULL) {
-        print_error("calloc", "a client", ERROR_NOT_ENOUGH_MEMORY);
-        (void)closesocket(client); /* closing anyway: nothing to do if it fails */
-        return;
-    }
-    conn->socket = client;
-    format_peer(client, conn->peer, sizeof conn->peer);
-    receive_or_close(conn);
+    receive_or_close((struct connection *)data);
 }
 // [add_client]
 
@@ -452,6 +442,31 @@ static unsigned __stdcall io_thread(void *unused)
 }
 // [io_thread]
 
+// [start_connection]
+/**
+ * \brief Give an accepted socket to the I/O thread \p io: wrap it in a
+ * connection and queue add_client() to that thread with it. A failure closes
+ * this client only. Owns \p client.
+ */
+static void start_connection(HANDLE io, SOCKET client, const SOCKADDR_IN *peer_addr)
+{
+    struct connection *conn = new_connection(client, peer_addr);
+
+    if (conn == NULL) {
+        print_error("calloc", "a client", ERROR_NOT_ENOUGH_MEMORY);
+        (void)closesocket(client); /* out of memory already: that is the error to report */
+        return;
+    }
+    /* Handed over, not served here: a routine runs on the thread that posted
+     * its operation, and this one waits for clients, not for routines.
+     * ULONG_PTR, not DWORD: a pointer is 64 bits wide on x64. */
+    if (QueueUserAPC(add_client, io, (ULONG_PTR)conn) == 0) {
+        print_error("QueueUserAPC", conn->peer, (int)GetLastError());
+        free_connection(conn); /* still ours: add_client() will not run */
+    }
+}
+// [start_connection]
+
 // [accept_loop]
 /**
  * \brief Whether an accept() error means the listening socket itself is
@@ -465,14 +480,16 @@ static int listener_is_broken(int error)
 }
 
 /**
- * \brief Accept clients and hand each to the I/O thread \p io.
- *
+ * \brief Accept clients and hand each over to be served. This thread does
+ * nothing else, which also keeps the process alive (no getchar() needed).
  * Returns only when the listening socket is broken.
  */
-static void accept_loop(SOCKET listener, const char *where, HANDLE io)
+static void accept_loop(HANDLE io, SOCKET listener, const char *where)
 {
     for (;;) {
-        SOCKET client = accept(listener, NULL, NULL);
+        SOCKADDR_IN peer_addr;
+        int peer_len = (int)sizeof peer_addr;
+        SOCKET client = accept(listener, (SOCKADDR *)&peer_addr, &peer_len);
 
         if (client == INVALID_SOCKET) {
             int error = WSAGetLastError();
@@ -486,13 +503,7 @@ static void accept_loop(SOCKET listener, const char *where, HANDLE io)
                 Sleep(100);
             continue;
         }
-        /* Handed over, not served here: a routine runs on the thread that
-         * posted its operation, and this one waits for clients, not for
-         * routines. ULONG_PTR, not DWORD: a SOCKET is as wide as a pointer. */
-        if (QueueUserAPC(add_client, io, (ULONG_PTR)client) == 0) {
-            print_error("QueueUserAPC", where, (int)GetLastError());
-            (void)closesocket(client); /* still ours: add_client() will not run */
-        }
+        start_connection(io, client, &peer_addr);
     }
 }
 // [accept_loop]
@@ -538,7 +549,7 @@ int main(int argc, char **argv)
         (void)WSACleanup(); /* no client yet: the I/O thread holds no socket */
         return 1;
     }
-    accept_loop(listener, where, io); /* returns only when the listener is broken */
+    accept_loop(io, listener, where); /* returns only when the listener is broken */
     (void)closesocket(listener);      /* ending anyway: an error here changes nothing */
     /* No WSACleanup() and no wait for the I/O thread: it never returns, and
      * it still serves its clients with Winsock. Ending the process ends it,

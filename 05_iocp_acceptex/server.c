@@ -218,13 +218,12 @@ static int parse_options(int argc, char **argv, struct options *opts)
 }
 // [parse_options]
 
+// [open_listener]
 /**
  * \brief Create the listening socket, bind it, listen, and print the
  * `listening on ADDRESS:PORT` line with the port the system really gave.
  *
- * The socket is made for overlapped I/O, which the completion port and
- * AcceptEx need (the accept sockets are made the same way). Writes the
- * real "ADDRESS:PORT" into \p where, for later messages. Returns
+ * Writes the real "ADDRESS:PORT" into \p where, for later messages. Returns
  * INVALID_SOCKET after printing which call failed. The caller owns the socket
  * and closes it.
  */
@@ -237,9 +236,9 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
     SOCKET listener;
 
     snprintf(subject, sizeof subject, "%s:%u", opts->address, (unsigned)opts->port);
-    listener = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
+    listener = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
     if (listener == INVALID_SOCKET) {
-        print_error("WSASocket", "", WSAGetLastError());
+        print_error("socket", "", WSAGetLastError());
         return INVALID_SOCKET;
     }
     /* On Windows SO_REUSEADDR would let a second program bind the same port
@@ -280,6 +279,7 @@ fail:
     (void)closesocket(listener); /* already failing: the first error is the one to report */
     return INVALID_SOCKET;
 }
+// [open_listener]
 
 /** \brief Write "client ADDRESS:PORT" of a peer into \p out, for error messages. */
 static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
@@ -332,7 +332,6 @@ static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_
     if (conn == NULL)
         return NULL;
     conn->socket = client;
-    conn->pending = 0;
     format_peer(peer_addr, conn->peer, sizeof conn->peer);
     return conn;
 }
