@@ -19,8 +19,8 @@ region() {
         inside { print }' "$1"
 }
 
-# function FILE NAME: the definition of the function NAME in FILE, with the comment right above it.
-function() {
+# definition FILE NAME: the definition of the function NAME in FILE, with the comment right above it.
+definition() {
     awk -v name="$2" '
         /^\/\*\*/ { comment = "" ; collecting = 1 }
         collecting { comment = comment $0 "\n"; if ($0 ~ /\*\//) collecting = 0; next }
@@ -59,8 +59,8 @@ for lesson in "$@"; do
                 region "$previous/server.c" "$name" > "$tmp/old"
                 region "$lesson/server.c" "$name" > "$tmp/new"
             else
-                function "$previous/server.c" "$name" > "$tmp/old"
-                function "$lesson/server.c" "$name" > "$tmp/new"
+                definition "$previous/server.c" "$name" > "$tmp/old"
+                definition "$lesson/server.c" "$name" > "$tmp/new"
             fi
             if cmp -s "$tmp/old" "$tmp/new"; then
                 if listed "$number" "$name"; then
