@@ -53,15 +53,15 @@
 
 /** \brief What the command line asked for. */
 struct options {
-    const char *address;   /**< numeric IPv4 address to listen on */
-    unsigned short port;   /**< port to listen on; 0 lets the system choose */
+    const char *address; /**< numeric IPv4 address to listen on */
+    unsigned short port; /**< port to listen on; 0 lets the system choose */
 };
 
 // [structs]
 /** \brief Which operation a client has in flight (or had last). */
 enum client_state {
-    RECEIVING,             /**< a WSARecv() into the whole buffer */
-    SENDING                /**< a WSASend() of the bytes not yet sent back */
+    RECEIVING, /**< a WSARecv() into the whole buffer */
+    SENDING    /**< a WSASend() of the bytes not yet sent back */
 };
 
 /**
@@ -69,16 +69,18 @@ enum client_state {
  * state (the WSAOVERLAPPED) inside, since it has one operation at a time.
  */
 struct client {
-    SOCKET socket;               /**< closed by client_free() */
-    WSAEVENT event;              /**< overlapped.hEvent, and its slot's event; closed by client_free() */
-    WSAOVERLAPPED overlapped;    /**< of the operation in flight: must stay valid until it completes */
-    WSABUF wsabuf;               /**< the part of buffer that operation reads into or sends from */
-    enum client_state state;     /**< which operation that is */
-    int in_flight;               /**< 1 from a successful post until its result is collected */
-    DWORD received;              /**< bytes the last receive put in buffer */
-    DWORD sent;                  /**< how many of them went back already */
-    char peer[64];               /**< "client ADDRESS:PORT", for messages */
-    char buffer[BUFFER_SIZE];    /**< raw bytes, not a string: no NUL at the end, NULs inside */
+    SOCKET socket; /**< closed by client_free() */
+    /** overlapped.hEvent, and its slot's event; closed by client_free() */
+    WSAEVENT event;
+    /** of the operation in flight: must stay valid until it completes */
+    WSAOVERLAPPED overlapped;
+    WSABUF wsabuf;            /**< the part of buffer that operation reads into or sends from */
+    enum client_state state;  /**< which operation that is */
+    int in_flight;            /**< 1 from a successful post until its result is collected */
+    DWORD received;           /**< bytes the last receive put in buffer */
+    DWORD sent;               /**< how many of them went back already */
+    char peer[64];            /**< "client ADDRESS:PORT", for messages */
+    char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
 };
 
 /**
@@ -87,11 +89,13 @@ struct client {
  * WSAWaitForMultipleEvents() takes a plain array of valid handles.
  */
 struct server {
-    SOCKET listener;                                 /**< closed by main() */
-    char where[64];                                  /**< "ADDRESS:PORT" it listens on, for messages */
-    DWORD count;                                     /**< slots in use, the listener's included */
-    WSAEVENT events[SLOTS];                          /**< [0]: the listener's (main() closes it); then clients' */
-    struct client *clients[SLOTS];                   /**< [0] unused: slot 0 is the listener */
+    SOCKET listener; /**< closed by main() */
+    /** "ADDRESS:PORT" it listens on, for messages */
+    char where[64];
+    DWORD count; /**< slots in use, the listener's included */
+    /** [0]: the listener's (main() closes it); then clients' */
+    WSAEVENT events[SLOTS];
+    struct client *clients[SLOTS]; /**< [0] unused: slot 0 is the listener */
 };
 // [structs]
 
@@ -152,7 +156,9 @@ static void print_error(const char *call, const char *subject, int code)
 /** \brief The usage line, on stderr, for a command line we do not understand. */
 static void print_usage(void)
 {
-    fprintf(stderr, "usage: %s [port [address]]   (port 0-65535, default %d; numeric IPv4 address, default %s)\n",
+    fprintf(stderr,
+            "usage: %s [port [address]]   (port 0-65535, default %d;"
+            " numeric IPv4 address, default %s)\n",
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
@@ -196,7 +202,8 @@ static int parse_options(int argc, char **argv, struct options *opts)
  * INVALID_SOCKET after printing which call failed. The caller owns the socket
  * and closes it; \p accept_event stays the caller's too.
  */
-static SOCKET open_listener(const struct options *opts, WSAEVENT accept_event, char *where, size_t where_size)
+static SOCKET open_listener(const struct options *opts, WSAEVENT accept_event, char *where,
+                            size_t where_size)
 {
     SOCKADDR_IN addr;
     int addr_len = (int)sizeof addr;
@@ -380,7 +387,8 @@ static int post_recv(struct client *c)
     c->wsabuf.buf = c->buffer;
     c->wsabuf.len = (ULONG)sizeof c->buffer;
     /* NULL for the byte count: with an OVERLAPPED it comes from WSAGetOverlappedResult(). */
-    return started_or_error(c, WSARecv(c->socket, &c->wsabuf, 1, NULL, &flags, &c->overlapped, NULL));
+    return started_or_error(c,
+                            WSARecv(c->socket, &c->wsabuf, 1, NULL, &flags, &c->overlapped, NULL));
 }
 
 /**
@@ -524,7 +532,8 @@ static DWORD next_set_slot(const struct server *server, DWORD from)
     rc = WSAWaitForMultipleEvents(server->count - from, &server->events[from], FALSE, 0, FALSE);
     if (rc - WSA_WAIT_EVENT_0 < server->count - from) /* WSA_WAIT_EVENT_0 + i: slot from + i */
         return from + (rc - WSA_WAIT_EVENT_0);
-    return server->count; /* WSA_WAIT_TIMEOUT: none is set (a failure shows in the next main wait) */
+    return server
+        ->count; /* WSA_WAIT_TIMEOUT: none is set (a failure shows in the next main wait) */
 }
 
 /** \brief Serve every client slot from \p from (1 or more) on whose event is set. */
@@ -592,8 +601,8 @@ fail:
  */
 static int listener_is_broken(int error)
 {
-    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT || error == WSANOTINITIALISED ||
-           error == WSAENETDOWN;
+    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||
+           error == WSANOTINITIALISED || error == WSAENETDOWN;
 }
 
 /**
@@ -617,7 +626,8 @@ static int accept_one_client(struct server *server)
     SOCKET client;
 
     /* Reads and clears what happened, and resets the event, in one step. */
-    if (WSAEnumNetworkEvents(server->listener, server->events[LISTENER_SLOT], &happened) == SOCKET_ERROR) {
+    if (WSAEnumNetworkEvents(server->listener, server->events[LISTENER_SLOT], &happened) ==
+        SOCKET_ERROR) {
         print_error("WSAEnumNetworkEvents", server->where, WSAGetLastError());
         return -1;
     }
@@ -684,7 +694,8 @@ static int serve_set_slots(struct server *server, DWORD first)
 static void serve_clients(struct server *server)
 {
     for (;;) {
-        DWORD rc = WSAWaitForMultipleEvents(server->count, server->events, FALSE, WSA_INFINITE, FALSE);
+        DWORD rc =
+            WSAWaitForMultipleEvents(server->count, server->events, FALSE, WSA_INFINITE, FALSE);
 
         if (rc == WSA_WAIT_FAILED) {
             print_error("WSAWaitForMultipleEvents", server->where, WSAGetLastError());
@@ -733,7 +744,8 @@ int main(int argc, char **argv)
         return 1;
     }
     server.count = 1;
-    server.listener = open_listener(&opts, server.events[LISTENER_SLOT], server.where, sizeof server.where);
+    server.listener =
+        open_listener(&opts, server.events[LISTENER_SLOT], server.where, sizeof server.where);
     if (server.listener != INVALID_SOCKET) {
         serve_clients(&server);
         while (server.count > 1)

@@ -55,8 +55,8 @@
 
 /** \brief What the command line asked for. */
 struct options {
-    const char *address;   /**< numeric IPv4 address to listen on */
-    unsigned short port;   /**< port to listen on; 0 lets the system choose */
+    const char *address; /**< numeric IPv4 address to listen on */
+    unsigned short port; /**< port to listen on; 0 lets the system choose */
 };
 
 // [connection]
@@ -66,7 +66,7 @@ struct options {
  * free_connection(), touched only by the I/O thread.
  */
 struct connection {
-    SOCKET socket;            /**< closed by free_connection() */
+    SOCKET socket; /**< closed by free_connection() */
     /** The outstanding operation's: the system writes to it until the
      * operation's routine runs, so it is zeroed before each post and the
      * connection is never freed while an operation is pending. Not the first
@@ -81,8 +81,10 @@ struct connection {
 // [connection]
 
 /* The routines and the posts call each other: the routines are named first. */
-static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags);
-static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags);
+static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped,
+                                      DWORD flags);
+static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped,
+                                      DWORD flags);
 
 // [print_error]
 /**
@@ -141,7 +143,9 @@ static void print_error(const char *call, const char *subject, int code)
 /** \brief The usage line, on stderr, for a command line we do not understand. */
 static void print_usage(void)
 {
-    fprintf(stderr, "usage: %s [port [address]]   (port 0-65535, default %d; numeric IPv4 address, default %s)\n",
+    fprintf(stderr,
+            "usage: %s [port [address]]   (port 0-65535, default %d;"
+            " numeric IPv4 address, default %s)\n",
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
@@ -304,7 +308,8 @@ static int post_recv(struct connection *conn)
     conn->wsabuf.len = BUFFER_SIZE;
     /* The byte count is NULL: with an OVERLAPPED it would only tempt us to
      * handle the bytes here, and the routine handles them anyway. */
-    if (WSARecv(conn->socket, &conn->wsabuf, 1, NULL, &flags, &conn->overlapped, on_recv_complete) == 0)
+    if (WSARecv(conn->socket, &conn->wsabuf, 1, NULL, &flags, &conn->overlapped,
+                on_recv_complete) == 0)
         return 0; /* done at once: the routine is queued all the same, it takes the bytes */
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
@@ -365,7 +370,8 @@ static void send_rest_or_close(struct connection *conn)
  * WSARecv (the I/O thread), only while that thread waits alertably.
  * \p error is a Winsock error code, 0 for success.
  */
-static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags)
+static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped,
+                                      DWORD flags)
 {
     /* From the OVERLAPPED back to its connection by the field's offset: a
      * cast would work only while the OVERLAPPED is the first field. */
@@ -393,7 +399,8 @@ static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED 
  * \brief A send ended: send the rest if it was partial, else receive again.
  * Runs on the I/O thread, like every routine.
  */
-static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags)
+static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped,
+                                      DWORD flags)
 {
     struct connection *conn = CONTAINING_RECORD(overlapped, struct connection, overlapped);
 
@@ -475,8 +482,8 @@ static void start_connection(HANDLE io, SOCKET client, const SOCKADDR_IN *peer_a
  */
 static int listener_is_broken(int error)
 {
-    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT || error == WSANOTINITIALISED ||
-           error == WSAENETDOWN;
+    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||
+           error == WSANOTINITIALISED || error == WSAENETDOWN;
 }
 
 /**

@@ -51,8 +51,8 @@
 
 /** \brief What the command line asked for. */
 struct options {
-    const char *address;   /**< numeric IPv4 address to listen on */
-    unsigned short port;   /**< port to listen on; 0 lets the system choose */
+    const char *address; /**< numeric IPv4 address to listen on */
+    unsigned short port; /**< port to listen on; 0 lets the system choose */
 };
 
 // [structs]
@@ -68,9 +68,11 @@ enum op {
  * the struct is neither reused nor freed before.
  */
 struct io {
-    enum op op;             /**< what completed, for the worker's dispatch */
-    OVERLAPPED overlapped;  /**< not first, on purpose: CONTAINING_RECORD finds the struct, a cast would not */
-    WSABUF wsabuf;          /**< the part of the connection's buffer this operation fills or sends */
+    enum op op; /**< what completed, for the worker's dispatch */
+    /** not first, on purpose: CONTAINING_RECORD finds the struct, a cast would not */
+    OVERLAPPED overlapped;
+    /** the part of the connection's buffer this operation fills or sends */
+    WSABUF wsabuf;
 };
 
 /**
@@ -78,19 +80,20 @@ struct io {
  * completion key, so every completion on the socket leads back here.
  */
 struct connection {
-    SOCKET socket;          /**< the client; INVALID_SOCKET once closed */
-    volatile LONG pending;  /**< operations posted and not yet finished; changed only with Interlocked* */
-    DWORD length;           /**< bytes the last receive put in `buffer` */
-    DWORD sent;             /**< of those, bytes already echoed */
-    char peer[64];          /**< "client ADDRESS:PORT", for error messages */
+    SOCKET socket; /**< the client; INVALID_SOCKET once closed */
+    /** operations posted and not yet finished; changed only with Interlocked* */
+    volatile LONG pending;
+    DWORD length;             /**< bytes the last receive put in `buffer` */
+    DWORD sent;               /**< of those, bytes already echoed */
+    char peer[64];            /**< "client ADDRESS:PORT", for error messages */
     char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
 };
 
 /** \brief What the main thread and the workers share: the port (and, for main, the workers). */
 struct server {
-    HANDLE port;            /**< the completion port; every client socket is associated with it */
-    HANDLE *workers;        /**< the worker threads' handles */
-    DWORD worker_count;     /**< how many workers run */
+    HANDLE port;        /**< the completion port; every client socket is associated with it */
+    HANDLE *workers;    /**< the worker threads' handles */
+    DWORD worker_count; /**< how many workers run */
 };
 // [structs]
 
@@ -151,7 +154,9 @@ static void print_error(const char *call, const char *subject, int code)
 /** \brief The usage line, on stderr, for a command line we do not understand. */
 static void print_usage(void)
 {
-    fprintf(stderr, "usage: %s [port [address]]   (port 0-65535, default %d; numeric IPv4 address, default %s)\n",
+    fprintf(stderr,
+            "usage: %s [port [address]]   (port 0-65535, default %d;"
+            " numeric IPv4 address, default %s)\n",
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
@@ -355,7 +360,8 @@ static int post_recv(struct connection *conn)
     InterlockedIncrement(&conn->pending);
     /* No byte-count pointer: with an OVERLAPPED the count comes with the completion. */
     if (WSARecv(conn->socket, &io->wsabuf, 1, NULL, &flags, &io->overlapped, NULL) == 0)
-        return 0; /* done at once, but the completion is queued anyway: the worker handles it, once */
+        return 0; /* done at once, but the completion is queued anyway: the worker handles it, once
+                   */
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
         return 0; /* under way: the completion comes later */
@@ -387,7 +393,7 @@ static int post_send_rest(struct connection *conn)
         return 0; /* done at once; its completion is still queued and handled there, once */
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
-        return 0; /* under way */
+        return 0;                         /* under way */
     InterlockedDecrement(&conn->pending); /* failed: no completion will come */
     free_io(io);
     print_error("WSASend", conn->peer, error);
@@ -450,7 +456,8 @@ static void on_peer_closed(struct connection *conn, enum op op)
 static void on_io_failed(struct connection *conn, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    int error =
+        WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
 
     if (!WSAGetOverlappedResult(conn->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -468,15 +475,15 @@ static void on_io_failed(struct connection *conn, struct io *io)
 static void handle_completion(struct connection *conn, struct io *io, BOOL ok, DWORD bytes)
 {
     if (!ok)
-        on_io_failed(conn, io);            /* the I/O failed: this client's problem only */
+        on_io_failed(conn, io); /* the I/O failed: this client's problem only */
     else if (bytes == 0)
-        on_peer_closed(conn, io->op);      /* success with 0 bytes: the client closed */
+        on_peer_closed(conn, io->op); /* success with 0 bytes: the client closed */
     else if (io->op == OP_RECV)
-        on_recv_complete(conn, bytes);     /* success, bytes moved; the tag says which way */
+        on_recv_complete(conn, bytes); /* success, bytes moved; the tag says which way */
     else
         on_send_complete(conn, bytes);
-    free_io(io);                           /* dequeued: the system no longer writes into it */
-    free_connection_when_idle(conn);       /* last: the handler may have posted the next operation */
+    free_io(io);                     /* dequeued: the system no longer writes into it */
+    free_connection_when_idle(conn); /* last: the handler may have posted the next operation */
 }
 // [handle_completion]
 
@@ -512,7 +519,8 @@ static unsigned __stdcall worker(void *param)
             return 1;
         }
         if (overlapped == NULL)
-            continue; /* a packet from PostQueuedCompletionStatus: nobody here posts one (lesson 06 will) */
+            continue; /* a packet from PostQueuedCompletionStatus: nobody here posts one (lesson 06
+                         will) */
         /* The key is the connection; the OVERLAPPED sits inside a struct io,
          * and CONTAINING_RECORD steps back from it to the struct's start. */
         io = CONTAINING_RECORD(overlapped, struct io, overlapped);
@@ -549,7 +557,8 @@ static int start_workers(struct server *server)
     }
     for (server->worker_count = 0; server->worker_count < count; server->worker_count++) {
         /* _beginthreadex, not CreateThread: the workers call the C library (lesson 03). */
-        server->workers[server->worker_count] = (HANDLE)_beginthreadex(NULL, 0, worker, server, 0, NULL);
+        server->workers[server->worker_count] =
+            (HANDLE)_beginthreadex(NULL, 0, worker, server, 0, NULL);
         if (server->workers[server->worker_count] == NULL) {
             print_error("_beginthreadex", "worker", (int)_doserrno);
             return -1;
@@ -565,7 +574,8 @@ static int start_workers(struct server *server)
  * associate it with the port (the connection's address as its key) and post
  * its first receive. A failure closes this client only. Owns \p client.
  */
-static void start_connection(const struct server *server, SOCKET client, const SOCKADDR_IN *peer_addr)
+static void start_connection(const struct server *server, SOCKET client,
+                             const SOCKADDR_IN *peer_addr)
 {
     struct connection *conn = new_connection(client, peer_addr);
 
@@ -596,8 +606,8 @@ static void start_connection(const struct server *server, SOCKET client, const S
  */
 static int listener_is_broken(int error)
 {
-    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT || error == WSANOTINITIALISED ||
-           error == WSAENETDOWN;
+    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||
+           error == WSANOTINITIALISED || error == WSAENETDOWN;
 }
 
 /**
@@ -638,7 +648,8 @@ static void accept_loop(const struct server *server, SOCKET listener, const char
  */
 int main(int argc, char **argv)
 {
-    static struct server server; /* not on this stack: the workers outlive main() when it returns 1 */
+    static struct server
+        server; /* not on this stack: the workers outlive main() when it returns 1 */
     struct options opts;
     char where[64];
     WSADATA wsa;

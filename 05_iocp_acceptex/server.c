@@ -40,7 +40,8 @@
 #include <ws2tcpip.h>
 #include <windows.h>
 #include <process.h>
-#include <mswsock.h> /* the AcceptEx types, WSAID_ACCEPTEX and SO_UPDATE_ACCEPT_CONTEXT; no mswsock.lib needed */
+/* The AcceptEx types, WSAID_ACCEPTEX and SO_UPDATE_ACCEPT_CONTEXT; no mswsock.lib needed. */
+#include <mswsock.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,26 +57,30 @@
 #define BUFFER_SIZE (16 * 1024)
 /** Worker threads per processor: spares for a worker that blocks (a page fault, a lock). */
 #define WORKERS_PER_PROCESSOR 2
-/** Accepts kept posted: each completion waits in the port's queue behind the echo traffic, so under load
- *  this many clients are accepted per trip through the queue (the lesson text has the measurements). */
+/** Accepts kept posted: each completion waits in the port's queue behind the echo traffic, so under
+ * load this many clients are accepted per trip through the queue (the lesson text has the
+ * measurements). */
 #define ACCEPTS_POSTED 256
 /** Bytes AcceptEx waits for before it completes: none, so a silent client cannot hold an accept. */
 #define ACCEPT_RECEIVE_SIZE 0
-/** Room AcceptEx needs for one address: the largest sockaddr it may write (IPv4 here) plus 16, as its documentation requires. */
+/** Room AcceptEx needs for one address: the largest sockaddr it may write (IPv4 here) plus 16, as
+ * its documentation requires. */
 #define ACCEPT_ADDRESS_SIZE ((DWORD)sizeof(SOCKADDR_IN) + 16)
-/** How often the main thread posts the accepts that could not be replaced (out of sockets or memory). */
+/** How often the main thread posts the accepts that could not be replaced (out of sockets or
+ * memory). */
 #define TOP_UP_INTERVAL_MS 1000
 
 /** \brief What the command line asked for. */
 struct options {
-    const char *address;   /**< numeric IPv4 address to listen on */
-    unsigned short port;   /**< port to listen on; 0 lets the system choose */
+    const char *address; /**< numeric IPv4 address to listen on */
+    unsigned short port; /**< port to listen on; 0 lets the system choose */
 };
 
 // [structs]
 /** \brief What an operation was: the OVERLAPPED alone cannot say, the tag in its struct io does. */
 enum op {
-    OP_ACCEPT, /**< an AcceptEx on the listening socket; its key is the listener, not a connection */
+    /** an AcceptEx on the listening socket; its key is the listener, not a connection */
+    OP_ACCEPT,
     OP_RECV, /**< a WSARecv into the connection's buffer */
     OP_SEND  /**< a WSASend of the part of the buffer not yet sent */
 };
@@ -86,11 +91,15 @@ enum op {
  * the struct is neither reused nor freed before.
  */
 struct io {
-    enum op op;             /**< what completed, for the worker's dispatch */
-    OVERLAPPED overlapped;  /**< not first, on purpose: CONTAINING_RECORD finds the struct, a cast would not */
-    WSABUF wsabuf;          /**< OP_RECV, OP_SEND: the part of the connection's buffer this operation fills or sends */
-    SOCKET accepted;        /**< OP_ACCEPT: the socket AcceptEx makes the client's; this io owns it until then */
-    char addresses[ACCEPT_RECEIVE_SIZE + 2 * ACCEPT_ADDRESS_SIZE]; /**< OP_ACCEPT: where AcceptEx writes the local and remote addresses */
+    enum op op; /**< what completed, for the worker's dispatch */
+    /** not first, on purpose: CONTAINING_RECORD finds the struct, a cast would not */
+    OVERLAPPED overlapped;
+    /** OP_RECV, OP_SEND: the part of the connection's buffer this operation fills or sends */
+    WSABUF wsabuf;
+    /** OP_ACCEPT: the socket AcceptEx makes the client's; this io owns it until then */
+    SOCKET accepted;
+    /** OP_ACCEPT: where AcceptEx writes the local and remote addresses */
+    char addresses[ACCEPT_RECEIVE_SIZE + 2 * ACCEPT_ADDRESS_SIZE];
 };
 
 /**
@@ -98,11 +107,12 @@ struct io {
  * completion key, so every completion on the socket leads back here.
  */
 struct connection {
-    SOCKET socket;          /**< the client; INVALID_SOCKET once closed */
-    volatile LONG pending;  /**< operations posted and not yet finished; changed only with Interlocked* */
-    DWORD length;           /**< bytes the last receive put in `buffer` */
-    DWORD sent;             /**< of those, bytes already echoed */
-    char peer[64];          /**< "client ADDRESS:PORT", for error messages */
+    SOCKET socket; /**< the client; INVALID_SOCKET once closed */
+    /** operations posted and not yet finished; changed only with Interlocked* */
+    volatile LONG pending;
+    DWORD length;             /**< bytes the last receive put in `buffer` */
+    DWORD sent;               /**< of those, bytes already echoed */
+    char peer[64];            /**< "client ADDRESS:PORT", for error messages */
     char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
 };
 
@@ -114,16 +124,20 @@ struct listener {
     SOCKET socket;                           /**< the listening socket, associated with the port */
     LPFN_ACCEPTEX accept_ex;                 /**< AcceptEx, as the socket's provider gave it */
     LPFN_GETACCEPTEXSOCKADDRS get_addresses; /**< GetAcceptExSockaddrs, from the same provider */
-    volatile LONG posted;                    /**< accepts posted and not yet completed; Interlocked* only */
-    char where[64];                          /**< "ADDRESS:PORT", for error messages */
+    /** accepts posted and not yet completed; Interlocked* only */
+    volatile LONG posted;
+    char where[64]; /**< "ADDRESS:PORT", for error messages */
 };
 
-/** \brief What the main thread and the workers share: the port, the listener (and, for main, the workers). */
+/** \brief What the main thread and the workers share: the port, the listener (and, for main, the
+ * workers). */
 struct server {
-    HANDLE port;            /**< the completion port; the listener and every client socket are associated with it */
-    HANDLE *workers;        /**< the worker threads' handles */
-    DWORD worker_count;     /**< how many workers run */
-    struct listener listener; /**< the listening socket; its address is that socket's completion key */
+    /** the completion port; the listener and every client socket are associated with it */
+    HANDLE port;
+    HANDLE *workers;    /**< the worker threads' handles */
+    DWORD worker_count; /**< how many workers run */
+    /** the listening socket; its address is that socket's completion key */
+    struct listener listener;
 };
 // [structs]
 
@@ -184,7 +198,9 @@ static void print_error(const char *call, const char *subject, int code)
 /** \brief The usage line, on stderr, for a command line we do not understand. */
 static void print_usage(void)
 {
-    fprintf(stderr, "usage: %s [port [address]]   (port 0-65535, default %d; numeric IPv4 address, default %s)\n",
+    fprintf(stderr,
+            "usage: %s [port [address]]   (port 0-65535, default %d;"
+            " numeric IPv4 address, default %s)\n",
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
@@ -317,7 +333,8 @@ static struct io *new_io(enum op op, char *data, DWORD len)
 static void free_io(struct io *io)
 {
     if (io->accepted != INVALID_SOCKET)
-        (void)closesocket(io->accepted); /* never connected to anyone, or already failing: nothing to report */
+        (void)closesocket(
+            io->accepted); /* never connected to anyone, or already failing: nothing to report */
     free(io);
 }
 
@@ -395,7 +412,8 @@ static int post_recv(struct connection *conn)
     InterlockedIncrement(&conn->pending);
     /* No byte-count pointer: with an OVERLAPPED the count comes with the completion. */
     if (WSARecv(conn->socket, &io->wsabuf, 1, NULL, &flags, &io->overlapped, NULL) == 0)
-        return 0; /* done at once, but the completion is queued anyway: the worker handles it, once */
+        return 0; /* done at once, but the completion is queued anyway: the worker handles it, once
+                   */
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
         return 0; /* under way: the completion comes later */
@@ -427,7 +445,7 @@ static int post_send_rest(struct connection *conn)
         return 0; /* done at once; its completion is still queued and handled there, once */
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
-        return 0; /* under way */
+        return 0;                         /* under way */
     InterlockedDecrement(&conn->pending); /* failed: no completion will come */
     free_io(io);
     print_error("WSASend", conn->peer, error);
@@ -490,7 +508,8 @@ static void on_peer_closed(struct connection *conn, enum op op)
 static void on_io_failed(struct connection *conn, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    int error =
+        WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
 
     if (!WSAGetOverlappedResult(conn->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -508,15 +527,15 @@ static void on_io_failed(struct connection *conn, struct io *io)
 static void handle_completion(struct connection *conn, struct io *io, BOOL ok, DWORD bytes)
 {
     if (!ok)
-        on_io_failed(conn, io);            /* the I/O failed: this client's problem only */
+        on_io_failed(conn, io); /* the I/O failed: this client's problem only */
     else if (bytes == 0)
-        on_peer_closed(conn, io->op);      /* success with 0 bytes: the client closed */
+        on_peer_closed(conn, io->op); /* success with 0 bytes: the client closed */
     else if (io->op == OP_RECV)
-        on_recv_complete(conn, bytes);     /* success, bytes moved; the tag says which way */
+        on_recv_complete(conn, bytes); /* success, bytes moved; the tag says which way */
     else
         on_send_complete(conn, bytes);
-    free_io(io);                           /* dequeued: the system no longer writes into it */
-    free_connection_when_idle(conn);       /* last: the handler may have posted the next operation */
+    free_io(io);                     /* dequeued: the system no longer writes into it */
+    free_connection_when_idle(conn); /* last: the handler may have posted the next operation */
 }
 // [handle_completion]
 
@@ -556,7 +575,8 @@ static unsigned __stdcall worker(void *param)
             return 1;
         }
         if (overlapped == NULL)
-            continue; /* a packet from PostQueuedCompletionStatus: nobody here posts one (lesson 06 will) */
+            continue; /* a packet from PostQueuedCompletionStatus: nobody here posts one (lesson 06
+                         will) */
         /* The key is the listener or a connection; the OVERLAPPED sits inside
          * a struct io, and CONTAINING_RECORD steps back to the struct's start. */
         io = CONTAINING_RECORD(overlapped, struct io, overlapped);
@@ -600,7 +620,8 @@ static int start_workers(struct server *server)
     }
     for (server->worker_count = 0; server->worker_count < count; server->worker_count++) {
         /* _beginthreadex, not CreateThread: the workers call the C library (lesson 03). */
-        server->workers[server->worker_count] = (HANDLE)_beginthreadex(NULL, 0, worker, server, 0, NULL);
+        server->workers[server->worker_count] =
+            (HANDLE)_beginthreadex(NULL, 0, worker, server, 0, NULL);
         if (server->workers[server->worker_count] == NULL) {
             print_error("_beginthreadex", "worker", (int)_doserrno);
             return -1;
@@ -617,7 +638,8 @@ static int start_workers(struct server *server)
  * its first receive. A failure closes this client only. Owns \p client.
  * Called by the worker that completed the accept.
  */
-static void start_connection(const struct server *server, SOCKET client, const SOCKADDR_IN *peer_addr)
+static void start_connection(const struct server *server, SOCKET client,
+                             const SOCKADDR_IN *peer_addr)
 {
     struct connection *conn = new_connection(client, peer_addr);
 
@@ -655,14 +677,15 @@ static int load_accept_functions(struct listener *listener)
     GUID get_addresses_id = WSAID_GETACCEPTEXSOCKADDRS;
     DWORD bytes = 0;
 
-    if (WSAIoctl(listener->socket, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex_id, (DWORD)sizeof accept_ex_id,
-                 &listener->accept_ex, (DWORD)sizeof listener->accept_ex, &bytes, NULL, NULL) == SOCKET_ERROR) {
+    if (WSAIoctl(listener->socket, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex_id,
+                 (DWORD)sizeof accept_ex_id, &listener->accept_ex,
+                 (DWORD)sizeof listener->accept_ex, &bytes, NULL, NULL) == SOCKET_ERROR) {
         print_error("WSAIoctl(AcceptEx)", listener->where, WSAGetLastError());
         return -1;
     }
     if (WSAIoctl(listener->socket, SIO_GET_EXTENSION_FUNCTION_POINTER, &get_addresses_id,
-                 (DWORD)sizeof get_addresses_id, &listener->get_addresses, (DWORD)sizeof listener->get_addresses,
-                 &bytes, NULL, NULL) == SOCKET_ERROR) {
+                 (DWORD)sizeof get_addresses_id, &listener->get_addresses,
+                 (DWORD)sizeof listener->get_addresses, &bytes, NULL, NULL) == SOCKET_ERROR) {
         print_error("WSAIoctl(GetAcceptExSockaddrs)", listener->where, WSAGetLastError());
         return -1;
     }
@@ -678,8 +701,8 @@ static int load_accept_functions(struct listener *listener)
  */
 static int listener_is_broken(int error)
 {
-    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT || error == WSANOTINITIALISED ||
-           error == WSAENETDOWN;
+    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||
+           error == WSANOTINITIALISED || error == WSAENETDOWN;
 }
 
 /**
@@ -709,13 +732,13 @@ static int post_accept(struct listener *listener)
     /* dwReceiveDataLength 0: complete as soon as a client connects. With a
      * receive buffer, a client that connects and says nothing would hold
      * this accept for as long as it likes. */
-    if (listener->accept_ex(listener->socket, io->accepted, io->addresses, ACCEPT_RECEIVE_SIZE, ACCEPT_ADDRESS_SIZE,
-                            ACCEPT_ADDRESS_SIZE, &unused, &io->overlapped))
+    if (listener->accept_ex(listener->socket, io->accepted, io->addresses, ACCEPT_RECEIVE_SIZE,
+                            ACCEPT_ADDRESS_SIZE, ACCEPT_ADDRESS_SIZE, &unused, &io->overlapped))
         return 0; /* a client was waiting: done at once, but the completion is queued anyway */
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
         return 0; /* under way: the completion comes when a client connects */
-    free_io(io); /* failed: no completion will come; this closes the accept socket too */
+    free_io(io);  /* failed: no completion will come; this closes the accept socket too */
     print_error("AcceptEx", listener->where, error);
     return error;
 }
@@ -770,8 +793,8 @@ static void on_accept_complete(struct server *server, struct io *io)
         return; /* free_io() closes the socket */
     }
     /* The addresses are in AcceptEx's buffer, in a format only this call reads. */
-    listener->get_addresses(io->addresses, ACCEPT_RECEIVE_SIZE, ACCEPT_ADDRESS_SIZE, ACCEPT_ADDRESS_SIZE, &local, &local_len,
-                            &remote, &remote_len);
+    listener->get_addresses(io->addresses, ACCEPT_RECEIVE_SIZE, ACCEPT_ADDRESS_SIZE,
+                            ACCEPT_ADDRESS_SIZE, &local, &local_len, &remote, &remote_len);
     memset(&peer_addr, 0, sizeof peer_addr);
     if (remote != NULL && remote_len >= (int)sizeof peer_addr)
         memcpy(&peer_addr, remote, sizeof peer_addr);
@@ -787,7 +810,8 @@ static void on_accept_complete(struct server *server, struct io *io)
 static void on_accept_failed(const struct listener *listener, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    int error =
+        WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
 
     if (!WSAGetOverlappedResult(listener->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -802,7 +826,8 @@ static void on_accept_failed(const struct listener *listener, struct io *io)
 static void handle_accept(struct server *server, struct io *io, BOOL ok)
 {
     InterlockedDecrement(&server->listener.posted);
-    (void)top_up_accepts(&server->listener); /* errors are printed; a broken listener is main's to see */
+    (void)top_up_accepts(
+        &server->listener); /* errors are printed; a broken listener is main's to see */
     if (ok)
         on_accept_complete(server, io);
     else
@@ -824,12 +849,14 @@ static int start_accepting(struct server *server)
     if (load_accept_functions(listener) != 0)
         return -1;
     /* The accepts complete to the listening socket's association, with its key. */
-    if (CreateIoCompletionPort((HANDLE)listener->socket, server->port, (ULONG_PTR)listener, 0) == NULL) {
+    if (CreateIoCompletionPort((HANDLE)listener->socket, server->port, (ULONG_PTR)listener, 0) ==
+        NULL) {
         print_error("CreateIoCompletionPort", listener->where, (int)GetLastError());
         return -1;
     }
     if (top_up_accepts(listener) != 0 || listener->posted == 0)
-        return -1; /* the error is printed; without one accept posted, nobody would ever be served */
+        return -1; /* the error is printed; without one accept posted, nobody would ever be served
+                    */
     return 0;
 }
 // [start_accepting]
@@ -845,7 +872,8 @@ static int start_accepting(struct server *server)
 static void watch_workers(struct server *server)
 {
     for (;;) {
-        DWORD woke = WaitForMultipleObjects(server->worker_count, server->workers, FALSE, TOP_UP_INTERVAL_MS);
+        DWORD woke = WaitForMultipleObjects(server->worker_count, server->workers, FALSE,
+                                            TOP_UP_INTERVAL_MS);
 
         if (woke == WAIT_TIMEOUT) {
             if (top_up_accepts(&server->listener) != 0)
@@ -868,7 +896,8 @@ static void watch_workers(struct server *server)
  */
 int main(int argc, char **argv)
 {
-    static struct server server; /* not on this stack: the workers outlive main() when it returns 1 */
+    static struct server
+        server; /* not on this stack: the workers outlive main() when it returns 1 */
     struct options opts;
     WSADATA wsa;
     int error;
@@ -889,7 +918,8 @@ int main(int argc, char **argv)
     memset(&server, 0, sizeof server);
     if (start_workers(&server) != 0)
         return 1; /* ending the process ends the workers started so far */
-    server.listener.socket = open_listener(&opts, server.listener.where, sizeof server.listener.where);
+    server.listener.socket =
+        open_listener(&opts, server.listener.where, sizeof server.listener.where);
     if (server.listener.socket == INVALID_SOCKET)
         return 1;
     /* Clients that connect before the first accept is posted wait in the backlog. */
