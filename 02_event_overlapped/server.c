@@ -10,11 +10,11 @@
  * WSARecv(), or a WSASend() of what that receive brought, continued until
  * every byte went back, then the next WSARecv().
  *
- * Per-connection state is a struct client: the socket, its event, the buffer
+ * Per-connection state is a struct connection: the socket, its event, the buffer
  * and how much of it was received and sent back. Per-operation state is the
  * WSAOVERLAPPED inside it (one, since one operation at a time), whose hEvent
  * is the client's event. A client, its socket and its event are freed
- * together by client_free() when its slot is freed, and only when no
+ * together by free_connection() when its slot is freed, and only when no
  * operation is in flight (or after waiting for the one that is), because the
  * system writes into the WSAOVERLAPPED and the buffer until it completes.
  *
@@ -59,27 +59,27 @@ struct options {
 
 // [structs]
 /** \brief Which operation a client has in flight (or had last). */
-enum client_state {
-    RECEIVING, /**< a WSARecv() into the whole buffer */
-    SENDING    /**< a WSASend() of the bytes not yet sent back */
+enum op {
+    OP_RECV, /**< a WSARecv() into the whole buffer */
+    OP_SEND /**< a WSASend() of the bytes not yet sent back */
 };
 
 /**
  * \brief One connected client: per-connection state with the per-operation
  * state (the WSAOVERLAPPED) inside, since it has one operation at a time.
  */
-struct client {
-    SOCKET socket; /**< closed by client_free() */
-    /** overlapped.hEvent, and its slot's event; closed by client_free() */
+struct connection {
+    SOCKET socket; /**< closed by free_connection() */
+    /** overlapped.hEvent, and its slot's event; closed by free_connection() */
     WSAEVENT event;
     /** of the operation in flight: must stay valid until it completes */
     WSAOVERLAPPED overlapped;
-    WSABUF wsabuf;            /**< the part of buffer that operation reads into or sends from */
-    enum client_state state;  /**< which operation that is */
-    int in_flight;            /**< 1 from a successful post until its result is collected */
-    DWORD received;           /**< bytes the last receive put in buffer */
-    DWORD sent;               /**< how many of them went back already */
-    char peer[64];            /**< "client ADDRESS:PORT", for messages */
+    WSABUF wsabuf; /**< the part of buffer that operation reads into or sends from */
+    enum op op; /**< which operation that is */
+    int in_flight; /**< 1 from a successful post until its result is collected */
+    DWORD received; /**< bytes the last receive put in `buffer` */
+    DWORD sent; /**< of those, bytes already echoed */
+    char peer[64]; /**< "client ADDRESS:PORT", for error messages */
     char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
 };
 
@@ -95,7 +95,7 @@ struct server {
     DWORD count; /**< slots in use, the listener's included */
     /** [0]: the listener's (main() closes it); then clients' */
     WSAEVENT events[SLOTS];
-    struct client *clients[SLOTS]; /**< [0] unused: slot 0 is the listener */
+    struct connection *clients[SLOTS]; /**< [0] unused: slot 0 is the listener */
 };
 // [structs]
 
@@ -275,32 +275,32 @@ static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
     snprintf(out, out_size, "client %s:%u", host, (unsigned)ntohs(addr->sin_port));
 }
 
-// [client_new]
+// [lifetime]
 /**
  * \brief Allocate a client for the accepted \p socket, with its own event.
  * Returns NULL after printing why; the socket then stays the caller's.
- * On success the client owns the socket: client_free() closes it.
+ * On success the client owns the socket: free_connection() closes it.
  */
-static struct client *client_new(SOCKET socket, const char *peer)
+static struct connection *new_connection(SOCKET socket, const char *peer)
 {
-    /* Freed by client_free(), when the client's slot is freed. */
-    struct client *c = malloc(sizeof *c);
+    /* Freed by free_connection(), when the client's slot is freed. */
+    struct connection *conn = malloc(sizeof *conn);
 
-    if (c == NULL) {
+    if (conn == NULL) {
         print_error("malloc", peer, ERROR_NOT_ENOUGH_MEMORY);
         return NULL;
     }
-    memset(c, 0, offsetof(struct client, buffer)); /* everything but the buffer */
-    /* A manual-reset event, not signalled: closed by client_free(). */
-    c->event = WSACreateEvent();
-    if (c->event == WSA_INVALID_EVENT) {
+    memset(conn, 0, offsetof(struct connection, buffer)); /* everything but the buffer */
+    /* A manual-reset event, not signalled: closed by free_connection(). */
+    conn->event = WSACreateEvent();
+    if (conn->event == WSA_INVALID_EVENT) {
         print_error("WSACreateEvent", peer, WSAGetLastError());
-        free(c);
+        free(conn);
         return NULL;
     }
-    c->socket = socket;
-    snprintf(c->peer, sizeof c->peer, "%s", peer);
-    return c;
+    conn->socket = socket;
+    snprintf(conn->peer, sizeof conn->peer, "%s", peer);
+    return conn;
 }
 
 /**
@@ -313,28 +313,29 @@ static struct client *client_new(SOCKET socket, const char *peer)
  * every completion before it closes a client; only the end of the program
  * closes clients with a receive in flight, and it waits here for each.
  */
-static void client_free(struct client *c)
+static void free_connection(struct connection *conn)
 {
-    if (closesocket(c->socket) == SOCKET_ERROR)
-        print_error("closesocket", c->peer, WSAGetLastError());
-    if (c->in_flight) {
+    if (closesocket(conn->socket) == SOCKET_ERROR)
+        print_error("closesocket", conn->peer, WSAGetLastError());
+    if (conn->in_flight) {
         /* closesocket() cancels the operation; its end sets the event. Wait on
          * the event, not WSAGetOverlappedResult(): the socket is gone. */
-        if (WSAWaitForMultipleEvents(1, &c->event, TRUE, WSA_INFINITE, FALSE) == WSA_WAIT_FAILED) {
-            print_error("WSAWaitForMultipleEvents", c->peer, WSAGetLastError());
+        if (WSAWaitForMultipleEvents(1, &conn->event, TRUE, WSA_INFINITE, FALSE) ==
+            WSA_WAIT_FAILED) {
+            print_error("WSAWaitForMultipleEvents", conn->peer, WSAGetLastError());
             return; /* not knowing whether it ended, leaking is the safe choice */
         }
     }
-    if (!WSACloseEvent(c->event))
-        print_error("WSACloseEvent", c->peer, WSAGetLastError());
-    free(c);
+    if (!WSACloseEvent(conn->event))
+        print_error("WSACloseEvent", conn->peer, WSAGetLastError());
+    free(conn);
 }
-// [client_new]
+// [lifetime]
 
 // [post]
 /**
  * \brief The outcome of a WSARecv() or WSASend() just posted with
- * \p c->overlapped: 0 when the operation is under way, or its error.
+ * \p conn->overlapped: 0 when the operation is under way, or its error.
  *
  * Three outcomes, and two of them mean the same here. Done at once (0) or
  * pending (WSA_IO_PENDING): either way the system sets the event when it is
@@ -343,17 +344,17 @@ static void client_free(struct client *c)
  * completion here as well would handle it twice. Failed: nothing is in
  * flight, the caller closes the client.
  */
-static int started_or_error(struct client *c, int rc)
+static int started_or_error(struct connection *conn, int rc)
 {
     int error;
 
     if (rc == 0) {
-        c->in_flight = 1; /* done already: the event is set, collected like any other */
+        conn->in_flight = 1; /* done already: the event is set, collected like any other */
         return 0;
     }
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING) {
-        c->in_flight = 1; /* under way: the event is set when it is done */
+        conn->in_flight = 1; /* under way: the event is set when it is done */
         return 0;
     }
     return error; /* failed: nothing in flight */
@@ -366,45 +367,46 @@ static int started_or_error(struct client *c, int rc)
  * The event is manual-reset: nothing un-signals it but us. Resetting it here,
  * when no operation is in flight, cannot lose a completion.
  */
-static int prepare_overlapped(struct client *c)
+static int prepare_overlapped(struct connection *conn)
 {
-    if (!WSAResetEvent(c->event))
+    if (!WSAResetEvent(conn->event))
         return WSAGetLastError();
-    memset(&c->overlapped, 0, sizeof c->overlapped);
-    c->overlapped.hEvent = c->event;
+    memset(&conn->overlapped, 0, sizeof conn->overlapped);
+    conn->overlapped.hEvent = conn->event;
     return 0;
 }
 
 /** \brief Post one overlapped receive into the whole buffer. Returns 0 or the error. */
-static int post_recv(struct client *c)
+static int post_recv(struct connection *conn)
 {
     DWORD flags = 0; /* in and out: WSARecv reads it, so it must be set */
-    int error = prepare_overlapped(c);
+    int error = prepare_overlapped(conn);
 
     if (error != 0)
         return error;
-    c->state = RECEIVING;
-    c->wsabuf.buf = c->buffer;
-    c->wsabuf.len = (ULONG)sizeof c->buffer;
+    conn->op = OP_RECV;
+    conn->wsabuf.buf = conn->buffer;
+    conn->wsabuf.len = (ULONG)sizeof conn->buffer;
     /* NULL for the byte count: with an OVERLAPPED it comes from WSAGetOverlappedResult(). */
-    return started_or_error(c,
-                            WSARecv(c->socket, &c->wsabuf, 1, NULL, &flags, &c->overlapped, NULL));
+    return started_or_error(
+        conn, WSARecv(conn->socket, &conn->wsabuf, 1, NULL, &flags, &conn->overlapped, NULL));
 }
 
 /**
  * \brief Post one overlapped send of the bytes of the last receive that have
  * not gone back yet. Returns 0 or the error.
  */
-static int post_send_rest(struct client *c)
+static int post_send_rest(struct connection *conn)
 {
-    int error = prepare_overlapped(c);
+    int error = prepare_overlapped(conn);
 
     if (error != 0)
         return error;
-    c->state = SENDING;
-    c->wsabuf.buf = c->buffer + c->sent;
-    c->wsabuf.len = (ULONG)(c->received - c->sent);
-    return started_or_error(c, WSASend(c->socket, &c->wsabuf, 1, NULL, 0, &c->overlapped, NULL));
+    conn->op = OP_SEND;
+    conn->wsabuf.buf = conn->buffer + conn->sent;
+    conn->wsabuf.len = (ULONG)(conn->received - conn->sent);
+    return started_or_error(
+        conn, WSASend(conn->socket, &conn->wsabuf, 1, NULL, 0, &conn->overlapped, NULL));
 }
 // [post]
 
@@ -413,22 +415,22 @@ static int post_send_rest(struct client *c)
  * \brief A receive brought \p bytes: send them back, or finish on the
  * client's FIN. Returns 0 while the client goes on, -1 when it is done.
  */
-static int on_recv_complete(struct client *c, DWORD bytes)
+static int on_recv_complete(struct connection *conn, DWORD bytes)
 {
     int error;
 
     if (bytes == 0) {
         /* FIN: everything the client sent has gone back already (we receive
          * only when nothing is owed), so finish our direction too. */
-        if (shutdown(c->socket, SD_SEND) == SOCKET_ERROR)
-            print_error("shutdown", c->peer, WSAGetLastError());
+        if (shutdown(conn->socket, SD_SEND) == SOCKET_ERROR)
+            print_error("shutdown", conn->peer, WSAGetLastError());
         return -1;
     }
-    c->received = bytes;
-    c->sent = 0;
-    error = post_send_rest(c);
+    conn->received = bytes;
+    conn->sent = 0;
+    error = post_send_rest(conn);
     if (error != 0) {
-        print_error("WSASend", c->peer, error);
+        print_error("WSASend", conn->peer, error);
         return -1;
     }
     return 0;
@@ -440,20 +442,20 @@ static int on_recv_complete(struct client *c, DWORD bytes)
  * overwrites bytes still owed. Returns 0 while the client goes on, -1 when
  * it is done.
  */
-static int on_send_complete(struct client *c, DWORD bytes)
+static int on_send_complete(struct connection *conn, DWORD bytes)
 {
     int error;
 
-    c->sent += bytes;
-    if (c->sent < c->received) {
+    conn->sent += bytes;
+    if (conn->sent < conn->received) {
         /* Fewer bytes than asked: normal for an overlapped send, not an error. */
-        error = post_send_rest(c);
+        error = post_send_rest(conn);
         if (error != 0)
-            print_error("WSASend", c->peer, error);
+            print_error("WSASend", conn->peer, error);
     } else {
-        error = post_recv(c);
+        error = post_recv(conn);
         if (error != 0)
-            print_error("WSARecv", c->peer, error);
+            print_error("WSARecv", conn->peer, error);
     }
     return error != 0 ? -1 : 0;
 }
@@ -463,13 +465,13 @@ static int on_send_complete(struct client *c, DWORD bytes)
  * post the next one. Returns 0 while the client goes on, -1 when its slot
  * must be freed.
  */
-static int on_client_event(struct client *c)
+static int on_client_event(struct connection *conn)
 {
     DWORD bytes = 0, flags = 0;
 
     /* fWait FALSE: the event is set, so the operation is done; waiting here
      * would block every other client if it were not. */
-    if (!WSAGetOverlappedResult(c->socket, &c->overlapped, &bytes, FALSE, &flags)) {
+    if (!WSAGetOverlappedResult(conn->socket, &conn->overlapped, &bytes, FALSE, &flags)) {
         int error = WSAGetLastError();
 
         /* Still running though its event is set: nothing in this program sets
@@ -477,22 +479,22 @@ static int on_client_event(struct client *c)
          * in use. Leave it; a later pass collects it. */
         if (error == WSA_IO_INCOMPLETE)
             return 0;
-        c->in_flight = 0;
+        conn->in_flight = 0;
         /* A reset or a network error is this client's problem only. */
-        print_error(c->state == RECEIVING ? "WSARecv" : "WSASend", c->peer, error);
+        print_error(conn->op == OP_RECV ? "WSARecv" : "WSASend", conn->peer, error);
         return -1;
     }
-    c->in_flight = 0;
-    return c->state == RECEIVING ? on_recv_complete(c, bytes) : on_send_complete(c, bytes);
+    conn->in_flight = 0;
+    return conn->op == OP_RECV ? on_recv_complete(conn, bytes) : on_send_complete(conn, bytes);
 }
 // [complete]
 
 // [slots]
-/** \brief Put \p c in the first free slot: the end of the array. */
-static void add_slot(struct server *server, struct client *c)
+/** \brief Put \p conn in the first free slot: the end of the array. */
+static void add_slot(struct server *server, struct connection *conn)
 {
-    server->events[server->count] = c->event;
-    server->clients[server->count] = c;
+    server->events[server->count] = conn->event;
+    server->clients[server->count] = conn;
     server->count++;
 }
 
@@ -508,7 +510,7 @@ static void free_slot(struct server *server, DWORD slot)
 {
     DWORD last = server->count - 1;
 
-    client_free(server->clients[slot]);
+    free_connection(server->clients[slot]);
     server->events[slot] = server->events[last];
     server->clients[slot] = server->clients[last];
     server->events[last] = WSA_INVALID_EVENT;
@@ -568,7 +570,7 @@ static void turn_away(SOCKET client, const char *peer)
  */
 static void take_client(struct server *server, SOCKET socket, const char *peer)
 {
-    struct client *c;
+    struct connection *conn;
     int error;
 
     /* The accepted socket inherits the listener's WSAEventSelect: FD_ACCEPT
@@ -578,16 +580,16 @@ static void take_client(struct server *server, SOCKET socket, const char *peer)
         print_error("WSAEventSelect", peer, WSAGetLastError());
         goto fail;
     }
-    c = client_new(socket, peer);
-    if (c == NULL)
+    conn = new_connection(socket, peer);
+    if (conn == NULL)
         goto fail;
-    error = post_recv(c);
+    error = post_recv(conn);
     if (error != 0) {
         print_error("WSARecv", peer, error);
-        client_free(c); /* closes the socket; nothing is in flight */
+        free_connection(conn); /* closes the socket; nothing is in flight */
         return;
     }
-    add_slot(server, c);
+    add_slot(server, conn);
     return;
 
 fail:

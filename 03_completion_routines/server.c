@@ -72,10 +72,10 @@ struct connection {
      * connection is never freed while an operation is pending. Not the first
      * field on purpose: CONTAINING_RECORD finds the connection wherever it is. */
     WSAOVERLAPPED overlapped;
-    WSABUF wsabuf;            /**< what the current operation receives into or sends from */
-    DWORD received;           /**< bytes the last receive put in buffer */
-    DWORD sent;               /**< how many of them have been sent back so far */
-    char peer[64];            /**< "client ADDRESS:PORT", for error messages */
+    WSABUF wsabuf; /**< what the current operation receives into or sends from */
+    DWORD received; /**< bytes the last receive put in `buffer` */
+    DWORD sent; /**< of those, bytes already echoed */
+    char peer[64]; /**< "client ADDRESS:PORT", for error messages */
     char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
 };
 // [connection]
@@ -557,7 +557,7 @@ int main(int argc, char **argv)
         return 1;
     }
     accept_loop(io, listener, where); /* returns only when the listener is broken */
-    (void)closesocket(listener);      /* ending anyway: an error here changes nothing */
+    (void)closesocket(listener); /* ending anyway: an error here changes nothing */
     /* No WSACleanup() and no wait for the I/O thread: it never returns, and
      * it still serves its clients with Winsock. Ending the process ends it,
      * and the system closes the sockets. Lesson 06 shuts down gracefully. */

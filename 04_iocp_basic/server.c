@@ -59,7 +59,7 @@ struct options {
 /** \brief What an operation was: the OVERLAPPED alone cannot say, the tag in its struct io does. */
 enum op {
     OP_RECV, /**< a WSARecv into the connection's buffer */
-    OP_SEND  /**< a WSASend of the part of the buffer not yet sent */
+    OP_SEND /**< a WSASend of the part of the buffer not yet sent */
 };
 
 /**
@@ -83,16 +83,16 @@ struct connection {
     SOCKET socket; /**< the client; INVALID_SOCKET once closed */
     /** operations posted and not yet finished; changed only with Interlocked* */
     volatile LONG pending;
-    DWORD length;             /**< bytes the last receive put in `buffer` */
-    DWORD sent;               /**< of those, bytes already echoed */
-    char peer[64];            /**< "client ADDRESS:PORT", for error messages */
+    DWORD received; /**< bytes the last receive put in `buffer` */
+    DWORD sent; /**< of those, bytes already echoed */
+    char peer[64]; /**< "client ADDRESS:PORT", for error messages */
     char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
 };
 
 /** \brief What the main thread and the workers share: the port (and, for main, the workers). */
 struct server {
-    HANDLE port;        /**< the completion port; every client socket is associated with it */
-    HANDLE *workers;    /**< the worker threads' handles */
+    HANDLE port; /**< the completion port; every client socket is associated with it */
+    HANDLE *workers; /**< the worker threads' handles */
     DWORD worker_count; /**< how many workers run */
 };
 // [structs]
@@ -360,8 +360,8 @@ static int post_recv(struct connection *conn)
     InterlockedIncrement(&conn->pending);
     /* No byte-count pointer: with an OVERLAPPED the count comes with the completion. */
     if (WSARecv(conn->socket, &io->wsabuf, 1, NULL, &flags, &io->overlapped, NULL) == 0)
-        return 0; /* done at once, but the completion is queued anyway: the worker handles it, once
-                   */
+        /* done at once, but the completion is queued anyway: the worker handles it, once */
+        return 0;
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
         return 0; /* under way: the completion comes later */
@@ -376,12 +376,12 @@ static int post_recv(struct connection *conn)
 // [post_send_rest]
 /**
  * \brief Post one send of what the buffer still owes the client, from
- * `sent` to `length`. Returns 0 when it is under way, -1 after printing the
+ * `sent` to `received`. Returns 0 when it is under way, -1 after printing the
  * error (the caller closes the connection).
  */
 static int post_send_rest(struct connection *conn)
 {
-    struct io *io = new_io(OP_SEND, conn->buffer + conn->sent, conn->length - conn->sent);
+    struct io *io = new_io(OP_SEND, conn->buffer + conn->sent, conn->received - conn->sent);
     int error;
 
     if (io == NULL) {
@@ -393,7 +393,7 @@ static int post_send_rest(struct connection *conn)
         return 0; /* done at once; its completion is still queued and handled there, once */
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
-        return 0;                         /* under way */
+        return 0; /* under way */
     InterlockedDecrement(&conn->pending); /* failed: no completion will come */
     free_io(io);
     print_error("WSASend", conn->peer, error);
@@ -409,7 +409,7 @@ static int post_send_rest(struct connection *conn)
  */
 static void on_recv_complete(struct connection *conn, DWORD bytes)
 {
-    conn->length = bytes;
+    conn->received = bytes;
     conn->sent = 0;
     if (post_send_rest(conn) != 0)
         close_connection(conn);
@@ -426,7 +426,7 @@ static void on_send_complete(struct connection *conn, DWORD bytes)
     int failed;
 
     conn->sent += bytes;
-    if (conn->sent < conn->length)
+    if (conn->sent < conn->received)
         failed = post_send_rest(conn);
     else
         failed = post_recv(conn);
@@ -456,8 +456,8 @@ static void on_peer_closed(struct connection *conn, enum op op)
 static void on_io_failed(struct connection *conn, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    int error =
-        WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    int error = WSAEINVAL;
 
     if (!WSAGetOverlappedResult(conn->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -482,7 +482,7 @@ static void handle_completion(struct connection *conn, struct io *io, BOOL ok, D
         on_recv_complete(conn, bytes); /* success, bytes moved; the tag says which way */
     else
         on_send_complete(conn, bytes);
-    free_io(io);                     /* dequeued: the system no longer writes into it */
+    free_io(io); /* dequeued: the system no longer writes into it */
     free_connection_when_idle(conn); /* last: the handler may have posted the next operation */
 }
 // [handle_completion]
@@ -519,8 +519,8 @@ static unsigned __stdcall worker(void *param)
             return 1;
         }
         if (overlapped == NULL)
-            continue; /* a packet from PostQueuedCompletionStatus: nobody here posts one (lesson 06
-                         will) */
+            /* a packet from PostQueuedCompletionStatus: nobody here posts one (lesson 06 will) */
+            continue;
         /* The key is the connection; the OVERLAPPED sits inside a struct io,
          * and CONTAINING_RECORD steps back from it to the struct's start. */
         io = CONTAINING_RECORD(overlapped, struct io, overlapped);

@@ -82,7 +82,7 @@ enum op {
     /** an AcceptEx on the listening socket; its key is the listener, not a connection */
     OP_ACCEPT,
     OP_RECV, /**< a WSARecv into the connection's buffer */
-    OP_SEND  /**< a WSASend of the part of the buffer not yet sent */
+    OP_SEND /**< a WSASend of the part of the buffer not yet sent */
 };
 
 /**
@@ -110,9 +110,9 @@ struct connection {
     SOCKET socket; /**< the client; INVALID_SOCKET once closed */
     /** operations posted and not yet finished; changed only with Interlocked* */
     volatile LONG pending;
-    DWORD length;             /**< bytes the last receive put in `buffer` */
-    DWORD sent;               /**< of those, bytes already echoed */
-    char peer[64];            /**< "client ADDRESS:PORT", for error messages */
+    DWORD received; /**< bytes the last receive put in `buffer` */
+    DWORD sent; /**< of those, bytes already echoed */
+    char peer[64]; /**< "client ADDRESS:PORT", for error messages */
     char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
 };
 
@@ -121,8 +121,8 @@ struct connection {
  * the listening socket's completion key: a packet with this key is an accept.
  */
 struct listener {
-    SOCKET socket;                           /**< the listening socket, associated with the port */
-    LPFN_ACCEPTEX accept_ex;                 /**< AcceptEx, as the socket's provider gave it */
+    SOCKET socket; /**< the listening socket, associated with the port */
+    LPFN_ACCEPTEX accept_ex; /**< AcceptEx, as the socket's provider gave it */
     LPFN_GETACCEPTEXSOCKADDRS get_addresses; /**< GetAcceptExSockaddrs, from the same provider */
     /** accepts posted and not yet completed; Interlocked* only */
     volatile LONG posted;
@@ -134,7 +134,7 @@ struct listener {
 struct server {
     /** the completion port; the listener and every client socket are associated with it */
     HANDLE port;
-    HANDLE *workers;    /**< the worker threads' handles */
+    HANDLE *workers; /**< the worker threads' handles */
     DWORD worker_count; /**< how many workers run */
     /** the listening socket; its address is that socket's completion key */
     struct listener listener;
@@ -412,8 +412,8 @@ static int post_recv(struct connection *conn)
     InterlockedIncrement(&conn->pending);
     /* No byte-count pointer: with an OVERLAPPED the count comes with the completion. */
     if (WSARecv(conn->socket, &io->wsabuf, 1, NULL, &flags, &io->overlapped, NULL) == 0)
-        return 0; /* done at once, but the completion is queued anyway: the worker handles it, once
-                   */
+        /* done at once, but the completion is queued anyway: the worker handles it, once */
+        return 0;
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
         return 0; /* under way: the completion comes later */
@@ -428,12 +428,12 @@ static int post_recv(struct connection *conn)
 // [post_send_rest]
 /**
  * \brief Post one send of what the buffer still owes the client, from
- * `sent` to `length`. Returns 0 when it is under way, -1 after printing the
+ * `sent` to `received`. Returns 0 when it is under way, -1 after printing the
  * error (the caller closes the connection).
  */
 static int post_send_rest(struct connection *conn)
 {
-    struct io *io = new_io(OP_SEND, conn->buffer + conn->sent, conn->length - conn->sent);
+    struct io *io = new_io(OP_SEND, conn->buffer + conn->sent, conn->received - conn->sent);
     int error;
 
     if (io == NULL) {
@@ -445,7 +445,7 @@ static int post_send_rest(struct connection *conn)
         return 0; /* done at once; its completion is still queued and handled there, once */
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
-        return 0;                         /* under way */
+        return 0; /* under way */
     InterlockedDecrement(&conn->pending); /* failed: no completion will come */
     free_io(io);
     print_error("WSASend", conn->peer, error);
@@ -461,7 +461,7 @@ static int post_send_rest(struct connection *conn)
  */
 static void on_recv_complete(struct connection *conn, DWORD bytes)
 {
-    conn->length = bytes;
+    conn->received = bytes;
     conn->sent = 0;
     if (post_send_rest(conn) != 0)
         close_connection(conn);
@@ -478,7 +478,7 @@ static void on_send_complete(struct connection *conn, DWORD bytes)
     int failed;
 
     conn->sent += bytes;
-    if (conn->sent < conn->length)
+    if (conn->sent < conn->received)
         failed = post_send_rest(conn);
     else
         failed = post_recv(conn);
@@ -508,8 +508,8 @@ static void on_peer_closed(struct connection *conn, enum op op)
 static void on_io_failed(struct connection *conn, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    int error =
-        WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    int error = WSAEINVAL;
 
     if (!WSAGetOverlappedResult(conn->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -534,7 +534,7 @@ static void handle_completion(struct connection *conn, struct io *io, BOOL ok, D
         on_recv_complete(conn, bytes); /* success, bytes moved; the tag says which way */
     else
         on_send_complete(conn, bytes);
-    free_io(io);                     /* dequeued: the system no longer writes into it */
+    free_io(io); /* dequeued: the system no longer writes into it */
     free_connection_when_idle(conn); /* last: the handler may have posted the next operation */
 }
 // [handle_completion]
@@ -575,8 +575,8 @@ static unsigned __stdcall worker(void *param)
             return 1;
         }
         if (overlapped == NULL)
-            continue; /* a packet from PostQueuedCompletionStatus: nobody here posts one (lesson 06
-                         will) */
+            /* a packet from PostQueuedCompletionStatus: nobody here posts one (lesson 06 will) */
+            continue;
         /* The key is the listener or a connection; the OVERLAPPED sits inside
          * a struct io, and CONTAINING_RECORD steps back to the struct's start. */
         io = CONTAINING_RECORD(overlapped, struct io, overlapped);
@@ -738,7 +738,7 @@ static int post_accept(struct listener *listener)
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
         return 0; /* under way: the completion comes when a client connects */
-    free_io(io);  /* failed: no completion will come; this closes the accept socket too */
+    free_io(io); /* failed: no completion will come; this closes the accept socket too */
     print_error("AcceptEx", listener->where, error);
     return error;
 }
@@ -810,8 +810,8 @@ static void on_accept_complete(struct server *server, struct io *io)
 static void on_accept_failed(const struct listener *listener, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    int error =
-        WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    int error = WSAEINVAL;
 
     if (!WSAGetOverlappedResult(listener->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -855,8 +855,8 @@ static int start_accepting(struct server *server)
         return -1;
     }
     if (top_up_accepts(listener) != 0 || listener->posted == 0)
-        return -1; /* the error is printed; without one accept posted, nobody would ever be served
-                    */
+        /* the error is printed; without one accept posted, nobody would ever be served */
+        return -1;
     return 0;
 }
 // [start_accepting]

@@ -84,7 +84,7 @@ enum op {
     /** an AcceptEx on the listening socket; its key is the listener, not a connection */
     OP_ACCEPT,
     OP_RECV, /**< a WSARecv into the connection's buffer */
-    OP_SEND  /**< a WSASend of the part of the buffer not yet sent */
+    OP_SEND /**< a WSASend of the part of the buffer not yet sent */
 };
 
 /**
@@ -112,12 +112,12 @@ struct connection {
     SOCKET socket; /**< the client; INVALID_SOCKET once closed */
     /** operations posted and not yet finished; changed only with Interlocked* */
     volatile LONG pending;
-    DWORD length;  /**< bytes the last receive put in `buffer` */
-    DWORD sent;    /**< of those, bytes already echoed */
+    DWORD received; /**< bytes the last receive put in `buffer` */
+    DWORD sent; /**< of those, bytes already echoed */
     char peer[64]; /**< "client ADDRESS:PORT", for error messages */
     /** the previous connection on `shared.connections` (the list the cancel pass walks) */
     struct connection *prev;
-    struct connection *next;  /**< the next one on that list */
+    struct connection *next; /**< the next one on that list */
     char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
 };
 
@@ -126,8 +126,8 @@ struct connection {
  * the listening socket's completion key: a packet with this key is an accept.
  */
 struct listener {
-    SOCKET socket;                           /**< the listening socket, associated with the port */
-    LPFN_ACCEPTEX accept_ex;                 /**< AcceptEx, as the socket's provider gave it */
+    SOCKET socket; /**< the listening socket, associated with the port */
+    LPFN_ACCEPTEX accept_ex; /**< AcceptEx, as the socket's provider gave it */
     LPFN_GETACCEPTEXSOCKADDRS get_addresses; /**< GetAcceptExSockaddrs, from the same provider */
     /** accepts posted and not yet completed; Interlocked* only */
     volatile LONG posted;
@@ -139,7 +139,7 @@ struct listener {
 struct server {
     /** the completion port; the listener and every client socket are associated with it */
     HANDLE port;
-    HANDLE *workers;    /**< the worker threads' handles */
+    HANDLE *workers; /**< the worker threads' handles */
     DWORD worker_count; /**< how many workers run */
     /** the listening socket; its address is that socket's completion key */
     struct listener listener;
@@ -164,8 +164,8 @@ struct shared {
     volatile LONG live_objects; /**< struct connection and struct io allocated and not yet freed */
     /** connections accepted; counted before start_connection(), which can still fail */
     volatile LONG served;
-    volatile LONG64 echoed;         /**< bytes the completed sends moved */
-    CRITICAL_SECTION list_lock;     /**< guards `connections` and each connection's prev/next */
+    volatile LONG64 echoed; /**< bytes the completed sends moved */
+    CRITICAL_SECTION list_lock; /**< guards `connections` and each connection's prev/next */
     struct connection *connections; /**< every live connection, newest first */
 };
 
@@ -365,8 +365,8 @@ static void object_born(void)
 static void object_freed(void)
 {
     if (InterlockedDecrement(&shared.live_objects) == 0 && shared.stopping)
-        (void)SetEvent(shared.drained); /* cannot fail on a valid event; the main thread's wait is
-                                           bounded anyway */
+        /* cannot fail on a valid event; the main thread's wait is bounded anyway */
+        (void)SetEvent(shared.drained);
 }
 
 /**
@@ -502,8 +502,8 @@ static int post_recv(struct connection *conn)
     InterlockedIncrement(&conn->pending);
     /* No byte-count pointer: with an OVERLAPPED the count comes with the completion. */
     if (WSARecv(conn->socket, &io->wsabuf, 1, NULL, &flags, &io->overlapped, NULL) == 0)
-        return 0; /* done at once, but the completion is queued anyway: the worker handles it, once
-                   */
+        /* done at once, but the completion is queued anyway: the worker handles it, once */
+        return 0;
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
         return 0; /* under way: the completion comes later */
@@ -518,7 +518,7 @@ static int post_recv(struct connection *conn)
 // [post_send_rest]
 /**
  * \brief Post one send of what the buffer still owes the client, from
- * `sent` to `length`. Returns 0 when it is under way, -1 after printing the
+ * `sent` to `received`. Returns 0 when it is under way, -1 after printing the
  * error or when stopping (the caller closes the connection).
  */
 static int post_send_rest(struct connection *conn)
@@ -528,7 +528,7 @@ static int post_send_rest(struct connection *conn)
 
     if (shared.stopping)
         return -1; /* stopping: post nothing new, as in post_recv() */
-    io = new_io(OP_SEND, conn->buffer + conn->sent, conn->length - conn->sent);
+    io = new_io(OP_SEND, conn->buffer + conn->sent, conn->received - conn->sent);
     if (io == NULL) {
         print_error("calloc", conn->peer, ERROR_NOT_ENOUGH_MEMORY);
         return -1;
@@ -538,7 +538,7 @@ static int post_send_rest(struct connection *conn)
         return 0; /* done at once; its completion is still queued and handled there, once */
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
-        return 0;                         /* under way */
+        return 0; /* under way */
     InterlockedDecrement(&conn->pending); /* failed: no completion will come */
     free_io(io);
     print_error("WSASend", conn->peer, error);
@@ -554,7 +554,7 @@ static int post_send_rest(struct connection *conn)
  */
 static void on_recv_complete(struct connection *conn, DWORD bytes)
 {
-    conn->length = bytes;
+    conn->received = bytes;
     conn->sent = 0;
     if (post_send_rest(conn) != 0)
         close_connection(conn);
@@ -571,7 +571,7 @@ static void on_send_complete(struct connection *conn, DWORD bytes)
     int failed;
 
     conn->sent += bytes;
-    if (conn->sent < conn->length)
+    if (conn->sent < conn->received)
         failed = post_send_rest(conn);
     else
         failed = post_recv(conn);
@@ -601,8 +601,8 @@ static void on_peer_closed(struct connection *conn, enum op op)
 static void on_io_failed(struct connection *conn, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    int error =
-        WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    int error = WSAEINVAL;
 
     if (!WSAGetOverlappedResult(conn->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -632,7 +632,7 @@ static void handle_completion(struct connection *conn, struct io *io, BOOL ok, D
         on_recv_complete(conn, bytes); /* success, bytes moved; the tag says which way */
     else
         on_send_complete(conn, bytes);
-    free_io(io);                     /* dequeued: the system no longer writes into it */
+    free_io(io); /* dequeued: the system no longer writes into it */
     free_connection_when_idle(conn); /* last: the handler may have posted the next operation */
 }
 // [handle_completion]
@@ -870,7 +870,7 @@ static int post_accept(struct listener *listener)
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
         return 0; /* under way: the completion comes when a client connects */
-    free_io(io);  /* failed: no completion will come; this closes the accept socket too */
+    free_io(io); /* failed: no completion will come; this closes the accept socket too */
     print_error("AcceptEx", listener->where, error);
     return error;
 }
@@ -950,8 +950,8 @@ static void on_accept_complete(struct server *server, struct io *io)
 static void on_accept_failed(const struct listener *listener, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    int error =
-        WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    int error = WSAEINVAL;
 
     if (!WSAGetOverlappedResult(listener->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -997,8 +997,8 @@ static int start_accepting(struct server *server)
         return -1;
     }
     if (top_up_accepts(listener) != 0 || listener->posted == 0)
-        return -1; /* the error is printed; without one accept posted, nobody would ever be served
-                    */
+        /* the error is printed; without one accept posted, nobody would ever be served */
+        return -1;
     return 0;
 }
 // [start_accepting]
