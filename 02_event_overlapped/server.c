@@ -277,9 +277,8 @@ static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
 
 // [lifetime]
 /**
- * \brief Allocate a client for the accepted \p socket, with its own event.
- * Returns NULL after printing why; the socket then stays the caller's.
- * On success the client owns the socket: free_connection() closes it.
+ * \brief A connection for the accepted \p socket, with its own event; NULL
+ * after printing why. From here it owns \p socket: free_connection() closes it.
  */
 static struct connection *new_connection(SOCKET socket, const char *peer)
 {
@@ -304,14 +303,8 @@ static struct connection *new_connection(SOCKET socket, const char *peer)
 }
 
 /**
- * \brief Close the client's socket, wait for its operation if one is still
- * in flight, then close its event and free it.
- *
- * Freeing a WSAOVERLAPPED (and the buffer) while its operation is pending is
- * a classic mistake: the system writes the result into it when the operation
- * ends, into memory that is someone else's by then. This program collects
- * every completion before it closes a client; only the end of the program
- * closes clients with a receive in flight, and it waits here for each.
+ * \brief Close the client's socket, wait for its operation if one is still in
+ * flight (the system writes into the OVERLAPPED until it ends), free the rest.
  */
 static void free_connection(struct connection *conn)
 {
@@ -334,15 +327,9 @@ static void free_connection(struct connection *conn)
 
 // [post]
 /**
- * \brief The outcome of a WSARecv() or WSASend() just posted with
- * \p conn->overlapped: 0 when the operation is under way, or its error.
- *
- * Three outcomes, and two of them mean the same here. Done at once (0) or
- * pending (WSA_IO_PENDING): either way the system sets the event when it is
- * done (an operation that completed at once has set it already), and the
- * result is collected there, in on_client_event(). Handling an immediate
- * completion here as well would handle it twice. Failed: nothing is in
- * flight, the caller closes the client.
+ * \brief The outcome of a WSARecv() or WSASend() just posted: 0 when it is
+ * under way (done at once or pending: either way its event is set when it is
+ * done, and on_client_event() collects it, once), or its error.
  */
 static int started_or_error(struct connection *conn, int rc)
 {
@@ -361,11 +348,8 @@ static int started_or_error(struct connection *conn, int rc)
 }
 
 /**
- * \brief Ready the client's WSAOVERLAPPED for a new operation: its event not
- * signalled, its other fields zero.
- *
- * The event is manual-reset: nothing un-signals it but us. Resetting it here,
- * when no operation is in flight, cannot lose a completion.
+ * \brief Ready the WSAOVERLAPPED for a new operation: zeroed, its event reset
+ * (manual-reset, and nothing is in flight now, so no completion is lost).
  */
 static int prepare_overlapped(struct connection *conn)
 {
@@ -437,10 +421,8 @@ static int on_recv_complete(struct connection *conn, DWORD bytes)
 }
 
 /**
- * \brief A send took \p bytes. Send the rest if it took less than asked;
- * receive again only once every byte went back, so a receive never
- * overwrites bytes still owed. Returns 0 while the client goes on, -1 when
- * it is done.
+ * \brief A send took \p bytes: send the rest, or receive again once every
+ * byte went back. Returns 0 while the client goes on, -1 when it is done.
  */
 static int on_send_complete(struct connection *conn, DWORD bytes)
 {
@@ -499,12 +481,8 @@ static void add_slot(struct server *server, struct connection *conn)
 }
 
 /**
- * \brief Free the client in \p slot and keep the array without holes: the
+ * \brief Free the client in \p slot and keep the arrays without holes: the
  * last client moves into the freed slot, its event with it.
- *
- * Moving one array and not the other, or forgetting to shrink the count, is
- * the classic bug here: the wait then reports one client's event and the
- * program serves another, or waits on a closed handle.
  */
 static void free_slot(struct server *server, DWORD slot)
 {
@@ -608,16 +586,9 @@ static int listener_is_broken(int error)
 }
 
 /**
- * \brief The listener's event is set: accept one waiting client, and give it
- * a slot or turn it away. Returns -1 when the listener is broken.
- *
- * One per wake-up, not a loop until WSAEWOULDBLOCK. FD_ACCEPT is
- * level-triggered: when more clients wait, accept() sets the event again and
- * the next round takes the next one, after the clients have had their turn.
- * And Wine 8 needs it: there, FD_ACCEPT can be reported for a connection that
- * a second accept() in the same round already took, and the accept() that
- * then fails with WSAEWOULDBLOCK does not re-arm FD_ACCEPT as it does on
- * Windows, so the listener's event would never be set again.
+ * \brief The listener's event is set: accept one waiting client (one per
+ * round: FD_ACCEPT is level-triggered, and Wine needs it, see the text), and
+ * give it a slot or turn it away. Returns -1 when the listener is broken.
  */
 static int accept_one_client(struct server *server)
 {
@@ -671,13 +642,9 @@ static int accept_one_client(struct server *server)
 
 // [event_loop]
 /**
- * \brief After a wake-up that reported slot \p first: serve every client
- * slot from there on whose event is set, then the listener if its event is.
- * Returns -1 when the listener is broken.
- *
- * The wait reports only the lowest set slot. Serving that one alone and
- * waiting again lets busy clients in low slots, whose events are set again
- * and again, starve every client above them.
+ * \brief After a wake-up that reported slot \p first: serve every set slot
+ * from there on, not only the first (low slots would starve the others), then
+ * the listener. Returns -1 when the listener is broken.
  */
 static int serve_set_slots(struct server *server, DWORD first)
 {
