@@ -849,7 +849,7 @@ static int post_accept(struct listener *listener)
     int error;
 
     if (io == NULL) {
-        print_error("AcceptEx", listener->where, WSAENOBUFS);
+        print_error("calloc", listener->where, ERROR_NOT_ENOUGH_MEMORY);
         return WSAENOBUFS;
     }
     /* The client's socket exists before the client: overlapped, like the
