@@ -325,7 +325,7 @@ static void free_connection(struct connection *conn)
 }
 // [lifetime]
 
-// [post]
+// [post_recv]
 /**
  * \brief The outcome of a WSARecv() or WSASend() just posted: 0 when it is
  * under way (done at once or pending: either way its event is set when it is
@@ -375,7 +375,9 @@ static int post_recv(struct connection *conn)
     return started_or_error(
         conn, WSARecv(conn->socket, &conn->wsabuf, 1, NULL, &flags, &conn->overlapped, NULL));
 }
+// [post_recv]
 
+// [post_send_rest]
 /**
  * \brief Post one overlapped send of the bytes of the last receive that have
  * not gone back yet. Returns 0 or the error.
@@ -392,9 +394,9 @@ static int post_send_rest(struct connection *conn)
     return started_or_error(
         conn, WSASend(conn->socket, &conn->wsabuf, 1, NULL, 0, &conn->overlapped, NULL));
 }
-// [post]
+// [post_send_rest]
 
-// [complete]
+// [on_complete]
 /**
  * \brief A receive brought \p bytes: send them back, or finish on the
  * client's FIN. Returns 0 while the client goes on, -1 when it is done.
@@ -469,7 +471,7 @@ static int on_client_event(struct connection *conn)
     conn->in_flight = 0;
     return conn->op == OP_RECV ? on_recv_complete(conn, bytes) : on_send_complete(conn, bytes);
 }
-// [complete]
+// [on_complete]
 
 // [slots]
 /** \brief Put \p conn in the first free slot: the end of the array. */

@@ -59,7 +59,7 @@ struct options {
     unsigned short port; /**< port to listen on; 0 lets the system choose */
 };
 
-// [connection]
+// [structs]
 /**
  * \brief One client: its socket, its buffer, and the one operation it has
  * outstanding at any time. Created by add_client(), freed by
@@ -78,7 +78,7 @@ struct connection {
     char peer[64]; /**< "client ADDRESS:PORT", for error messages */
     char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
 };
-// [connection]
+// [structs]
 
 /* The routines and the posts call each other: the routines are named first. */
 static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped,
@@ -362,7 +362,7 @@ static void send_rest_or_close(struct connection *conn)
 }
 // [post_send_rest]
 
-// [on_recv_complete]
+// [on_complete]
 /**
  * \brief A receive ended: echo what came, finish after FIN, close on error.
  *
@@ -392,9 +392,7 @@ static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED 
     conn->sent = 0;
     send_rest_or_close(conn);
 }
-// [on_recv_complete]
 
-// [on_send_complete]
 /**
  * \brief A send ended: send the rest if it was partial, else receive again.
  * Runs on the I/O thread, like every routine.
@@ -418,7 +416,7 @@ static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED 
     else
         receive_or_close(conn);
 }
-// [on_send_complete]
+// [on_complete]
 
 // [add_client]
 /**
