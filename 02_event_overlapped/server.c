@@ -3,27 +3,14 @@
  * \brief Lesson 02: overlapped I/O signalled through event objects; one
  * thread serves up to 63 clients at once.
  *
- * Abstract. One thread waits with WSAWaitForMultipleEvents() on an array of
- * at most WSA_MAXIMUM_WAIT_EVENTS (64) events. Slot 0 is the listening
- * socket's event (WSAEventSelect FD_ACCEPT); slots 1 to 63 are clients. Each
- * client has exactly one overlapped operation in flight at any time: a
- * WSARecv(), or a WSASend() of what that receive brought, continued until
- * every byte went back, then the next WSARecv().
- *
- * Per-connection state is a struct connection: the socket, its event, the buffer
- * and how much of it was received and sent back. Per-operation state is the
- * WSAOVERLAPPED inside it (one, since one operation at a time), whose hEvent
- * is the client's event. A client, its socket and its event are freed
- * together by free_connection() when its slot is freed, and only when no
- * operation is in flight (or after waiting for the one that is), because the
- * system writes into the WSAOVERLAPPED and the buffer until it completes.
- *
- * The program stops on Ctrl+C (the system ends the process and closes its
- * sockets) or when the listening socket breaks; then it closes every client,
- * frees everything and exits with 1.
- *
- * The limit this lesson leaves is the point of lesson 03: one wait covers 64
- * events, so the 64th client at once is turned away (accepted and closed).
+ * Abstract. One thread waits with WSAWaitForMultipleEvents() on at most 64
+ * events: slot 0 is the listener's (FD_ACCEPT), slots 1 to 63 are clients.
+ * A struct connection (per-connection state) holds the socket, its event and
+ * the buffer, with the one WSAOVERLAPPED (per-operation state) of its one
+ * operation in flight: a receive, then sends until every byte went back.
+ * free_connection() frees it when its slot is freed, never while an operation
+ * is in flight. Ctrl+C ends the process; a broken listener ends the loop.
+ * The limit left for lesson 03: the 64th client at once is turned away.
  */
 /** Leave the rarely used parts of windows.h out (among them the old winsock.h). */
 #define WIN32_LEAN_AND_MEAN
@@ -42,7 +29,7 @@
 #define DEFAULT_PORT 5000
 /** Loopback by default: a lab machine must not expose a server by accident. */
 #define DEFAULT_ADDRESS "127.0.0.1"
-/** Size of each client's buffer; any size works, echo does not care. */
+/** Size of each connection's echo buffer; any size works, echo does not care. */
 #define BUFFER_SIZE (64 * 1024)
 /** The slot of the listening socket's event: the first of the wait array. */
 #define LISTENER_SLOT 0

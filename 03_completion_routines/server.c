@@ -3,32 +3,14 @@
  * \brief Lesson 03: overlapped I/O with completion routines; one I/O thread
  * serves every client.
  *
- * Abstract. Two threads. The main thread blocks in accept() and hands each
- * new connection to the I/O thread with QueueUserAPC(). The I/O thread does
- * nothing but wait alertably (SleepEx(INFINITE, TRUE)); in that wait the
- * system runs, one after the other, the APCs queued to it: add_client() for a
- * new connection, and the completion routines of the WSARecv/WSASend calls this
- * thread issued. Every routine posts the connection's next operation and
- * returns to the wait. No event objects, so no 64-handle limit.
- *
- * Per-connection state is struct connection (socket, buffer, counts); the
- * per-operation state is the WSAOVERLAPPED inside it, used by one operation
- * at a time: a receive, then sends until all of it went out, then the next
- * receive. Ownership: a new connection belongs to the accept thread until
- * QueueUserAPC() succeeds, then to the I/O thread. Only the I/O thread
- * touches a connection. It is closed and freed in one place,
- * free_connection(), called by a routine that has just seen the one
- * outstanding operation complete and posts no other, or right after a post
- * that failed (no routine comes then): never while an operation is pending.
- *
- * The program stops on Ctrl+C (the system ends the process, which closes its
- * sockets and frees its memory) or when the listening socket breaks: main()
- * returns and the I/O thread ends with the process. A graceful shutdown that
- * waits for every operation is lesson 06.
- *
- * The limit this lesson leaves is the point of lesson 04: every routine runs
- * on the one I/O thread, so one slow routine delays every client, and a
- * second processor core has nothing to do.
+ * Abstract. The main thread accepts and hands each new connection to the I/O
+ * thread with QueueUserAPC(); the I/O thread waits alertably in SleepEx(),
+ * where the system runs add_client() and the completion routines of the
+ * operations it posted. A struct connection (per-connection state) holds the
+ * WSAOVERLAPPED (per-operation state) of its one operation; only the I/O
+ * thread touches it, and free_connection() frees it when no operation is
+ * pending. Ctrl+C ends the process; a broken listener ends main().
+ * The limit left for lesson 04: one thread runs every routine.
  */
 /** Leave the rarely used parts of windows.h out (among them the old winsock.h). */
 #define WIN32_LEAN_AND_MEAN
@@ -47,10 +29,7 @@
 #define DEFAULT_PORT 5000
 /** Loopback by default: a lab machine must not expose a server by accident. */
 #define DEFAULT_ADDRESS "127.0.0.1"
-/**
- * Size of each connection's buffer. Every connection now has its own, so the
- * size is paid once per client: 16 KiB times 1000 clients is 16 MiB.
- */
+/** Size of each connection's echo buffer: with thousands of clients it is most of the memory. */
 #define BUFFER_SIZE (16 * 1024)
 
 /** \brief What the command line asked for. */
@@ -60,17 +39,10 @@ struct options {
 };
 
 // [structs]
-/**
- * \brief One client: its socket, its buffer, and the one operation it has
- * outstanding at any time. Created by add_client(), freed by
- * free_connection(), touched only by the I/O thread.
- */
+/** \brief One client and its one operation in flight; touched only by the I/O thread. */
 struct connection {
     SOCKET socket; /**< closed by free_connection() */
-    /** The outstanding operation's: the system writes to it until the
-     * operation's routine runs, so it is zeroed before each post and the
-     * connection is never freed while an operation is pending. Not the first
-     * field on purpose: CONTAINING_RECORD finds the connection wherever it is. */
+    /** Written by the system until the routine runs. Not first, on purpose: CONTAINING_RECORD. */
     WSAOVERLAPPED overlapped;
     WSABUF wsabuf; /**< what the current operation receives into or sends from */
     DWORD received; /**< bytes the last receive put in `buffer` */
@@ -81,10 +53,8 @@ struct connection {
 // [structs]
 
 /* The routines and the posts call each other: the routines are named first. */
-static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped,
-                                      DWORD flags);
-static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped,
-                                      DWORD flags);
+static void CALLBACK on_recv_complete(DWORD, DWORD, LPWSAOVERLAPPED, DWORD);
+static void CALLBACK on_send_complete(DWORD, DWORD, LPWSAOVERLAPPED, DWORD);
 
 // [print_error]
 /**
@@ -279,10 +249,7 @@ static void free_connection(struct connection *conn)
     free(conn);
 }
 
-/**
- * \brief The client sent FIN and everything it sent has been echoed: finish
- * our direction too, then close. closesocket() still sends what is queued.
- */
+/** \brief After the client's FIN, everything echoed: finish our direction, then close. */
 static void finish_connection(struct connection *conn)
 {
     if (shutdown(conn->socket, SD_SEND) == SOCKET_ERROR)
@@ -293,10 +260,8 @@ static void finish_connection(struct connection *conn)
 
 // [post_recv]
 /**
- * \brief Start a receive into the connection's buffer, completed by
- * on_recv_complete(). Returns 0 when the routine will run (whether the
- * receive finished at once or is pending), else the error: then no routine
- * will run for it and the caller must clean up.
+ * \brief Start a receive, completed by on_recv_complete(). Returns 0 when the
+ * routine will run, else the error (no routine will run: the caller cleans up).
  */
 static int post_recv(struct connection *conn)
 {
@@ -331,9 +296,8 @@ static void receive_or_close(struct connection *conn)
 
 // [post_send_rest]
 /**
- * \brief Start sending what the last receive brought and is not sent yet,
- * completed by on_send_complete(). Returns 0 when the routine will run, else
- * the error (no routine will run).
+ * \brief Start sending what is not sent back yet, completed by
+ * on_send_complete(). Returns 0 when the routine will run, else the error.
  */
 static int post_send_rest(struct connection *conn)
 {
@@ -364,17 +328,13 @@ static void send_rest_or_close(struct connection *conn)
 
 // [on_complete]
 /**
- * \brief A receive ended: echo what came, finish after FIN, close on error.
- *
- * A completion routine: the system calls it on the thread that called
- * WSARecv (the I/O thread), only while that thread waits alertably.
- * \p error is a Winsock error code, 0 for success.
+ * \brief A receive's routine (on the I/O thread, in its alertable wait): echo
+ * what came, finish after FIN, close on error (a Winsock code, 0 for none).
  */
 static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped,
                                       DWORD flags)
 {
-    /* From the OVERLAPPED back to its connection by the field's offset: a
-     * cast would work only while the OVERLAPPED is the first field. */
+    /* Back to the connection by the field's offset: a cast needs the field first. */
     struct connection *conn = CONTAINING_RECORD(overlapped, struct connection, overlapped);
 
     (void)flags; /* no flags matter on a TCP stream */
@@ -393,10 +353,7 @@ static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED 
     send_rest_or_close(conn);
 }
 
-/**
- * \brief A send ended: send the rest if it was partial, else receive again.
- * Runs on the I/O thread, like every routine.
- */
+/** \brief A send's routine: send the rest if it was partial, else receive again. */
 static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped,
                                       DWORD flags)
 {
@@ -408,8 +365,7 @@ static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED 
         free_connection(conn);
         return;
     }
-    /* A send may complete with fewer bytes than asked: the rest would be
-     * missing from the echo if we went back to receiving now. */
+    /* A send may take fewer bytes than asked: the rest is still owed. */
     conn->sent += bytes;
     if (conn->sent < conn->received)
         send_rest_or_close(conn);
@@ -420,9 +376,8 @@ static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED 
 
 // [add_client]
 /**
- * \brief An APC, queued by start_connection(): post the new connection's
- * first receive. Runs on the I/O thread, so the receive's routine will run
- * there too, and from here on only the I/O thread touches the connection.
+ * \brief An APC queued by start_connection(): post the first receive on the
+ * I/O thread, so that its routine runs there too.
  */
 static void CALLBACK add_client(ULONG_PTR data)
 {
@@ -431,16 +386,11 @@ static void CALLBACK add_client(ULONG_PTR data)
 // [add_client]
 
 // [io_thread]
-/**
- * \brief The I/O thread: wait alertably, forever. The routines and APCs
- * queued to this thread run inside SleepEx(), one after the other, and each
- * returns here.
- */
+/** \brief The I/O thread: wait alertably, forever; the queued APCs run inside SleepEx(). */
 static unsigned __stdcall io_thread(void *unused)
 {
     (void)unused;
-    /* TRUE: alertable. With INFINITE, SleepEx() returns only after it has run
-     * the queued APCs (WAIT_IO_COMPLETION), so this loop never ends. */
+    /* TRUE: alertable. With INFINITE it returns only after running APCs. */
     while (SleepEx(INFINITE, TRUE) == WAIT_IO_COMPLETION)
         continue;
     return 0;
@@ -550,15 +500,13 @@ int main(int argc, char **argv)
         return 1;
     }
     listener = open_listener(&opts, where, sizeof where);
-    if (listener == INVALID_SOCKET) {
-        (void)WSACleanup(); /* no client yet: the I/O thread holds no socket */
+    if (listener == INVALID_SOCKET)
         return 1;
-    }
-    accept_loop(io, listener, where); /* returns only when the listener is broken */
+    accept_loop(io, listener, where);
+    /* The listener is broken. The I/O thread still serves its clients and uses
+     * Winsock, so no WSACleanup() here: returning ends the process, its
+     * threads and its sockets. Lesson 06 stops them one by one instead. */
     (void)closesocket(listener); /* ending anyway: an error here changes nothing */
-    /* No WSACleanup() and no wait for the I/O thread: it never returns, and
-     * it still serves its clients with Winsock. Ending the process ends it,
-     * and the system closes the sockets. Lesson 06 shuts down gracefully. */
     return 1;
 }
 // [main]

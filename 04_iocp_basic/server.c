@@ -3,29 +3,14 @@
  * \brief Lesson 04: an echo server on an I/O completion port, served by a pool
  * of worker threads.
  *
- * Abstract. The main thread creates one completion port, starts 2 x processors
- * worker threads that wait on it, then accepts clients with a blocking
- * accept(). Each accepted socket gets a struct connection (per-handle data),
- * is associated with the port with the connection's address as its completion
- * key, and gets its first receive posted. From then on the workers do
- * everything: whichever worker dequeues a completion finds the connection in
- * the key and the operation in the OVERLAPPED (a struct io, per-I/O data, with
- * an op tag saying receive or send), echoes, and posts the next operation.
- *
- * Ownership. A struct io is allocated by the post_* function that starts its
- * operation and freed by the worker that dequeues its completion (or by the
- * post itself when the call failed: then no completion comes). A struct
- * connection is created by the main thread; once its first receive is posted
- * it belongs to the workers. It counts its operations in flight (`pending`);
- * the worker that ends the last one, after the socket was closed, frees it.
- * One operation per connection is in flight at a time: receive, then send
- * those bytes (as many sends as it takes), then receive again.
- *
- * The program stops on Ctrl+C (the system ends the process, its threads and
- * its sockets) or when the listening socket breaks: then main() returns and
- * ending the process ends the workers. Stopping them one by one, with nothing
- * left allocated, is lesson 06. The limit this lesson leaves is the blocking
- * accept() in one thread: lesson 05 posts accepts to the port as well.
+ * Abstract. The main thread accepts; each socket is associated with the port,
+ * its struct connection (per-handle data) as the key, and its first receive
+ * posted. Whichever worker dequeues a completion finds the connection in the
+ * key and the operation in the OVERLAPPED, inside a struct io (per-I/O data,
+ * allocated by the post, freed by the worker that dequeues it). A connection
+ * counts its operations in flight; the one that ends the last frees it.
+ * Ctrl+C ends the process; a broken listener ends main(). The limit left
+ * for lesson 05: the blocking accept() on one thread.
  */
 /** Leave the rarely used parts of windows.h out (among them the old winsock.h). */
 #define WIN32_LEAN_AND_MEAN
@@ -641,15 +626,14 @@ static void accept_loop(const struct server *server, SOCKET listener, const char
 
 // [main]
 /**
- * \brief Start Winsock, parse the command line, start the port and its
- * workers, listen, and accept clients until the listening socket breaks.
- * Exit codes: 2 for a bad command line, 1 for a failed start or a broken
- * listening socket.
+ * \brief Start Winsock, parse the command line, start the port's workers,
+ * listen, and accept clients until the listening socket breaks. Exit codes:
+ * 2 for a bad command line, 1 for a failed start or a broken listening socket.
  */
 int main(int argc, char **argv)
 {
-    static struct server
-        server; /* not on this stack: the workers outlive main() when it returns 1 */
+    /* Not on this stack: the workers outlive main() when it returns 1. */
+    static struct server server;
     struct options opts;
     char where[64];
     WSADATA wsa;
@@ -669,7 +653,6 @@ int main(int argc, char **argv)
         return 2;
     }
     /* Workers first, listener second: the listening line means "ready". */
-    memset(&server, 0, sizeof server);
     if (start_workers(&server) != 0)
         return 1; /* ending the process ends the workers started so far */
     listener = open_listener(&opts, where, sizeof where);

@@ -896,8 +896,8 @@ static void watch_workers(struct server *server)
  */
 int main(int argc, char **argv)
 {
-    static struct server
-        server; /* not on this stack: the workers outlive main() when it returns 1 */
+    /* Not on this stack: the workers outlive main() when it returns 1. */
+    static struct server server;
     struct options opts;
     WSADATA wsa;
     int error;
@@ -915,7 +915,6 @@ int main(int argc, char **argv)
         return 2;
     }
     /* Workers first, listener second: the listening line means "ready". */
-    memset(&server, 0, sizeof server);
     if (start_workers(&server) != 0)
         return 1; /* ending the process ends the workers started so far */
     server.listener.socket =

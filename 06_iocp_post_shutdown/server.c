@@ -1203,8 +1203,8 @@ static int stop_server(struct server *server)
  */
 int main(int argc, char **argv)
 {
-    static struct server
-        server; /* not on this stack: the workers outlive main() when it returns 1 */
+    /* Not on this stack: the workers outlive main() when it returns 1. */
+    static struct server server;
     struct options opts;
     WSADATA wsa;
     int error;
@@ -1224,7 +1224,6 @@ int main(int argc, char **argv)
     if (start_shared() != 0)
         return 1;
     /* Workers first, listener second: the listening line means "ready". */
-    memset(&server, 0, sizeof server);
     if (start_workers(&server) != 0)
         return 1; /* ending the process ends the workers started so far */
     server.listener.socket =
