@@ -219,21 +219,21 @@ static const char *wsa_error_name(int code)
 static void print_error(const char *call, const char *subject, int code)
 {
     char text[256] = "";
-    char line[512];
     char *held = shared.held_lines == TLS_OUT_OF_INDEXES ? NULL : TlsGetValue(shared.held_lines);
     DWORD len = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
                                (DWORD)code, 0, text, (DWORD)sizeof text, NULL);
+    size_t used = held != NULL ? strlen(held) : 0;
 
     /* FormatMessage ends its text with "\r\n"; the line should end once. */
     while (len > 0 && (text[len - 1] == '\r' || text[len - 1] == '\n' || text[len - 1] == ' '))
         text[--len] = '\0';
-    snprintf(line, sizeof line, "%s%s%s: %s (%d)%s%s\n", call, subject[0] ? " " : "", subject,
-             wsa_error_name(code), code, len > 0 ? ": " : "", text);
-    if (held == NULL)
-        fputs(line, stderr);
+    if (held != NULL) /* in a handler: a full stderr must not stall the lock, so later */
+        snprintf(held + used, HELD_LINES_SIZE - used, "%s%s%s: %s (%d)%s%s\n", call,
+                 subject[0] ? " " : "", subject, wsa_error_name(code), code, len > 0 ? ": " : "",
+                 text);
     else
-        strncat(held, line,
-                HELD_LINES_SIZE - 1 - strlen(held)); /* a full stderr must not stall the lock */
+        fprintf(stderr, "%s%s%s: %s (%d)%s%s\n", call, subject[0] ? " " : "", subject,
+                wsa_error_name(code), code, len > 0 ? ": " : "", text);
 }
 // [print_error]
 
@@ -672,7 +672,8 @@ static void handle_entry(struct server *server, const OVERLAPPED_ENTRY *entry)
         handle_completion((struct connection *)key, io, ok, entry->dwNumberOfBytesTransferred);
     ReleaseSRWLockShared(&shared.posting);
     (void)TlsSetValue(shared.held_lines, NULL);
-    fputs(held, stderr);
+    if (held[0] != '\0')
+        fprintf(stderr, "%s", held);
 }
 
 /**

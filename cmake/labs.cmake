@@ -3,6 +3,10 @@
 # patched source, bin/labs/NN_lesson-name.c, is the handout. A lab that needs a harness around the
 # student's code has tests/labs/NN-name.c (linked in) and NN-name.h (forced into the server's build).
 # Included by the Windows build after the lessons, so each lab links what its lesson links.
+# When a lesson changes under a patch, the build stops at that patch. To carry it over:
+#   patch --fuzz=3 -o /tmp/lab.c NN_lesson/server.c tests/labs/NN-name.patch   (then check /tmp/lab.c)
+#   diff -u --label a/NN_lesson/server.c --label b/NN_lesson/server.c NN_lesson/server.c /tmp/lab.c \
+#     > tests/labs/NN-name.patch
 course_labs(_labs)
 foreach(lab IN LISTS _labs)
   string(REPLACE "|" ";" lab "${lab}")
