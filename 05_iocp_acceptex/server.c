@@ -141,6 +141,9 @@ struct server {
 };
 // [structs]
 
+/* Defined with the accepts, further down; the worker calls it. */
+static void handle_accept(struct server *server, struct io *io, BOOL ok);
+
 // [print_error]
 /**
  * \brief The symbolic name of the errors a student meets most, so a message
@@ -538,9 +541,6 @@ static void handle_completion(struct connection *conn, struct io *io, BOOL ok, D
     free_connection_when_idle(conn); /* last: the handler may have posted the next operation */
 }
 // [handle_completion]
-
-/* Defined with the accepts, further down; the worker calls it. */
-static void handle_accept(struct server *server, struct io *io, BOOL ok);
 
 // [worker]
 /**
