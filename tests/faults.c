@@ -44,8 +44,6 @@ static int fault_now(enum call which)
     return InterlockedIncrement(&failures) <= FAULT_BUDGET;
 }
 
-
-
 int WSAAPI __wrap_listen(SOCKET s, int backlog)
 {
     int rc = __real_listen(s, backlog);

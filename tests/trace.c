@@ -204,8 +204,6 @@ static struct posted take_routine(const OVERLAPPED *ov)
     return found;
 }
 
-
-
 SOCKET WSAAPI __wrap_accept(SOCKET s, struct sockaddr *addr, int *len)
 {
     long long start = on() ? now_us() : 0;
