@@ -2,23 +2,19 @@
 # build after cmake/faults.cmake:
 # - bin/grade/compile.sh: how the course compiles a lesson (compiler, flags, libraries) and how it
 #   links the fault shim, so a student's server.c is compiled exactly as the lessons are;
-# - the lab of a partial send ignored, made from lesson 04's server.c at configure time;
+# - the lab of a partial send ignored (tests/labs/04-ignores_partial_send.patch);
 # - the grader's test fixtures (tests/grade_fixture.c).
 if(NOT MINGW)
   return()
 endif()
 set(_grade_dir "${COURSE_BIN_DIR}/grade")
 
-# course_shim_build(TARGET LESSON SOURCE FOLDER): SOURCE built as LESSON is, linked with the fault
-# shim (tests/faults.c), into COURSE_BIN_DIR/FOLDER.
-function(course_shim_build target lesson source folder)
-  add_executable(${target} "${source}" "${PROJECT_SOURCE_DIR}/tests/faults.c")
-  course_target_defaults(${target})
-  get_target_property(libs ${lesson} LINK_LIBRARIES)
-  target_link_libraries(${target} PRIVATE ${libs})
+# course_shim_build(TARGET LESSON FOLDER SOURCES...): SOURCES built as LESSON is, linked with the
+# fault shim (tests/faults.c), into COURSE_BIN_DIR/FOLDER.
+function(course_shim_build target lesson folder)
+  course_add_lesson_build(${target} ${lesson} ${folder} ${ARGN} "${PROJECT_SOURCE_DIR}/tests/faults.c")
   target_compile_definitions(${target} PRIVATE WINSOCK_API_LINKAGE=)
   target_link_options(${target} PRIVATE ${COURSE_FAULTS_LINK_OPTIONS})
-  set_target_properties(${target} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${COURSE_BIN_DIR}/${folder}>")
 endfunction()
 
 # The flags as a shell array: each one in single quotes.
@@ -47,28 +43,25 @@ foreach(lesson IN LISTS COURSE_LESSONS)
 endforeach()
 file(CONFIGURE OUTPUT "${_grade_dir}/compile.sh" CONTENT "${_content}" @ONLY)
 
-# The lab of a partial send ignored: lesson 04 with the count of a completed WSASend thrown away.
-# Wine never completes a send short on loopback, so the lab only fails under the shim's
-# COURSE_SHORT_SENDS=1. Made from the lesson's own file, so it follows every change to it.
+# The lab of a partial send ignored: lesson 04 with the count of a completed WSASend thrown away
+# (tests/labs/04-ignores_partial_send.patch, applied as cmake/labs.cmake applies the labs of
+# tests/labs.def). Not one of those labs: Wine never completes a send short on loopback, so this one
+# fails only under the shim's COURSE_SHORT_SENDS=1, and its test (tests/CMakeLists.txt) sets it.
 if("04_iocp_basic" IN_LIST COURSE_LESSONS)
-  set(_lesson_source "${PROJECT_SOURCE_DIR}/04_iocp_basic/server.c")
-  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${_lesson_source}")
-  file(READ "${_lesson_source}" _source)
-  string(REPLACE "    conn->sent += bytes;\n"
-    "    (void)bytes; /* the mistake: the count is not looked at */\n    conn->sent = conn->length;\n"
-    _broken "${_source}")
-  if(_broken STREQUAL _source)
-    message(FATAL_ERROR "cmake/grade.cmake: 04_iocp_basic/server.c has no 'conn->sent += bytes;' line any more: "
-      "update the lab of the ignored partial send")
-  endif()
-  set(_lab "${CMAKE_CURRENT_BINARY_DIR}/grade/04_iocp_basic-ignores_partial_send.c")
-  file(WRITE "${_lab}.new" "${_broken}")
-  file(COPY_FILE "${_lab}.new" "${_lab}" ONLY_IF_DIFFERENT)
-  course_shim_build(04_iocp_basic-ignores_partial_send 04_iocp_basic "${_lab}" grade)
+  set(_handout "${COURSE_BIN_DIR}/grade/04_iocp_basic-ignores_partial_send.c")
+  set(_patch "${PROJECT_SOURCE_DIR}/tests/labs/04-ignores_partial_send.patch")
+  add_custom_command(OUTPUT "${_handout}"
+    COMMAND ${CMAKE_COMMAND} -E make_directory "${COURSE_BIN_DIR}/grade"
+    COMMAND "${COURSE_PATCH}" --quiet --fuzz=0 --output=${_handout} --input=${_patch}
+      "${PROJECT_SOURCE_DIR}/04_iocp_basic/server.c"
+    DEPENDS "${_patch}" "${PROJECT_SOURCE_DIR}/04_iocp_basic/server.c"
+    COMMENT "Lab 04_iocp_basic-ignores_partial_send: the lesson with the mistake"
+    VERBATIM)
+  course_shim_build(04_iocp_basic-ignores_partial_send 04_iocp_basic grade "${_handout}")
 endif()
 
 # The grader's fixtures: a server that tries to leave its sandbox, and one that hangs.
 list(GET COURSE_LESSONS 0 _first_lesson)
-course_shim_build(grade_fixture_escape ${_first_lesson} "${PROJECT_SOURCE_DIR}/tests/grade_fixture.c" grade)
-course_shim_build(grade_fixture_hang ${_first_lesson} "${PROJECT_SOURCE_DIR}/tests/grade_fixture.c" grade)
+course_shim_build(grade_fixture_escape ${_first_lesson} grade "${PROJECT_SOURCE_DIR}/tests/grade_fixture.c")
+course_shim_build(grade_fixture_hang ${_first_lesson} grade "${PROJECT_SOURCE_DIR}/tests/grade_fixture.c")
 target_compile_definitions(grade_fixture_hang PRIVATE FIXTURE_HANGS)

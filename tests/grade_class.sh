@@ -96,7 +96,7 @@ MEMORY_BYTES=$((2 * 1024 * 1024 * 1024)) MAX_PROCESSES=256
 tools=$out/.tools
 rm -rf "$tools"
 mkdir -p "$tools"
-cp "$grade_tool" "$here/server.sh" "$here/grade_sandbox.sh" "${COURSE_SHIM[0]}" "$tools/"
+cp "$grade_tool" "$here/server.sh" "$here/grade_sandbox.sh" "${COURSE_SHIM[0]}" "$here/wrap.h" "$tools/"
 shim_source=$(basename "${COURSE_SHIM[0]}")
 shim_flags=("${COURSE_SHIM[@]:1}")
 declare -p COURSE_CC COURSE_CFLAGS libs shim_source shim_flags checks lesson > "$tools/settings.sh"
