@@ -8,8 +8,15 @@
  *
  * With --exe every check gets a fresh server (on Linux a `.exe` runs through
  * Wine), so one failure cannot hide behind another. The last line is
- * `N passed, N failed` (`, N skipped` when some checks need --exe); the exit
- * code is 0 only when nothing failed.
+ * `N passed, N failed` (`, N skipped` when some checks need --exe, `, N not
+ * graded` when the server stopped serving); the exit code is 0 only when
+ * every check that ran passed and none was left ungraded.
+ *
+ * When a check leaves the server unable to echo a fresh client, a `STOP` line
+ * says so once, naming that check (and with --exe how the server ended: exit
+ * code, crash or hang). With --connect the later checks that need the server
+ * are then marked `NOT GRADED`: their hints would be about a server that is
+ * not there. With --exe they each start a fresh server, as always.
  */
 #include "checks.h"
 #include "options.h"
@@ -49,8 +56,77 @@ static void print_result(const struct check *c, const struct result *r)
 struct graded {
     const struct check *check;
     struct result result;
+    int not_graded;             /**< not run: the server had stopped serving before it */
     double seconds;
 };
+
+enum { PASSED, FAILED, SKIPPED, NOT_GRADED, COUNTS };
+
+/**
+ * \brief Whether a fresh client still gets an echo from \p t: connect, send a
+ * line, read it back, all within 5 s.
+ */
+static int serves_a_fresh_client(const struct target *t)
+{
+    static const char line[] = "echo_grade: still serving?\n";
+    char got[sizeof line];
+    size_t sent = 0, have = 0;
+    int64_t deadline = now_ms() + 5000;
+    char err[256];
+    sock_t s = net_connect(t->host, t->port, deadline, err, sizeof err);
+
+    if (s == BAD_SOCKET)
+        return 0;
+    while (have < sizeof line - 1) {
+        int ready = net_wait(s, sent < sizeof line - 1 ? NET_READABLE | NET_WRITABLE : NET_READABLE, deadline);
+        long n;
+
+        if (ready <= 0)
+            break;
+        if ((ready & NET_WRITABLE) && sent < sizeof line - 1) {
+            if ((n = net_send(s, line + sent, sizeof line - 1 - sent)) < 0)
+                break;
+            sent += (size_t)n;
+        }
+        if (ready & NET_READABLE) {
+            n = net_recv(s, got + have, sizeof line - 1 - have);
+            if (n == 0 || n == -1)
+                break;
+            if (n > 0)
+                have += (size_t)n;
+        }
+    }
+    net_close(s);
+    return have == sizeof line - 1 && memcmp(got, line, have) == 0;
+}
+
+/** \brief How the server \p t started ended, or that it still runs: for the STOP line. */
+static void describe_end(struct target *t, char *text, size_t size)
+{
+    char errs[1024];
+    const char *crash;
+    int code;
+
+    if (t->server == NULL) {
+        snprintf(text, size, "a fresh client got no echo");
+        return;
+    }
+    if (!proc_wait(t->server, now_ms() + 1000, &code)) {
+        snprintf(text, size, "it still runs but a fresh client got no echo in 5 s: it hangs");
+        return;
+    }
+    proc_stderr(t->server, errs, sizeof errs);
+    /* Wine reports an unhandled exception on stderr ("wine: Unhandled page fault ..."); on Windows
+     * the exit code is the exception's, from 0xC0000000 up. */
+    crash = strstr(errs, "Unhandled");
+    if (crash != NULL || (unsigned)code >= 0xC0000000u)
+        snprintf(text, size, "it crashed (exit code %d%s%.120s)", code, crash ? ": " : "", crash ? crash : "");
+    else
+        snprintf(text, size, "it exited with code %d", code);
+    for (char *c = text; *c; c++)
+        if (*c == '\n' || *c == '\r')
+            *c = ' ';
+}
 
 /** \brief \p text as a JSON string, quotes included. */
 static void json_string(FILE *f, const char *text)
@@ -80,32 +156,39 @@ static int write_json(const char *path, const struct options *o, const struct gr
         return -1;
     fprintf(f, "{\n  \"server\": ");
     json_string(f, o->exe ? o->exe : o->connect);
-    fprintf(f, ",\n  \"lesson\": %d,\n  \"passed\": %d,\n  \"failed\": %d,\n  \"skipped\": %d,\n  \"checks\": [",
-            o->lesson, counts[0], counts[1], counts[2]);
+    fprintf(f, ",\n  \"lesson\": %d,\n  \"passed\": %d,\n  \"failed\": %d,\n  \"skipped\": %d,\n"
+            "  \"not_graded\": %d,\n  \"checks\": [",
+            o->lesson, counts[PASSED], counts[FAILED], counts[SKIPPED], counts[NOT_GRADED]);
     for (size_t i = 0; i < n; i++) {
         const struct result *r = &g[i].result;
 
         fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
         json_string(f, g[i].check->name);
         fprintf(f, ", \"result\": \"%s\", \"seconds\": %.1f,\n     \"expected\": ",
-                r->skipped ? "skip" : r->passed ? "pass" : "fail", g[i].seconds);
+                g[i].not_graded ? "not graded" : r->skipped ? "skip" : r->passed ? "pass" : "fail", g[i].seconds);
         json_string(f, r->expected);
         fprintf(f, ",\n     \"got\": ");
         json_string(f, r->got);
         fprintf(f, ",\n     \"hint\": ");
-        json_string(f, r->passed ? "" : r->hint);
+        json_string(f, r->passed || g[i].not_graded ? "" : r->hint);
         fprintf(f, "}");
     }
     fprintf(f, "\n  ]\n}\n");
     return fclose(f) == 0 ? 0 : -1;
 }
 
-static void run_one(const struct check *c, const struct options *o, int *counts, struct graded *g)
+/**
+ * \brief Run check \p c and record it in \p g. Returns 1 when the check left
+ * the server unable to echo a fresh client (after saying so on a STOP line).
+ */
+static int run_one(const struct check *c, const struct options *o, int *counts, struct graded *g)
 {
     struct target t;
     struct result r;
     char err[1024];
     int64_t started = now_ms();
+    int stopped = 0;
+    static int stop_said; /* the STOP line is said once, for the first check it concerns */
 
     memset(&t, 0, sizeof t);
     t.exe = o->exe;
@@ -117,19 +200,46 @@ static void run_one(const struct check *c, const struct options *o, int *counts,
         snprintf(r.got, sizeof r.got, "%.700s", err);
     } else {
         check_run(c, &t, &r);
+        /* With --connect every check asks (the next one depends on it); with --exe only a failed
+         * one, since the next check starts a server of its own anyway. */
+        if (c->needs_server && !r.skipped && !r.server_ended_on_purpose && (o->connect || !r.passed) &&
+            !stop_said && !serves_a_fresh_client(&t)) {
+            char how[256];
+
+            describe_end(&t, how, sizeof how);
+            stopped = stop_said = 1;
+            print_result(c, &r);
+            printf("STOP  the server stopped serving during %s: %s. %s\n", c->name, how,
+                   o->exe ? "Each later check starts a fresh server." : "The later checks are not graded.");
+            fflush(stdout);
+        }
     }
     target_stop(&t);
-    print_result(c, &r);
-    counts[r.skipped ? 2 : r.passed ? 0 : 1]++;
+    if (!stopped)
+        print_result(c, &r);
+    counts[r.skipped ? SKIPPED : r.passed ? PASSED : FAILED]++;
     g->check = c;
     g->result = r;
     g->seconds = (double)(now_ms() - started) / 1000.0;
+    return stopped;
+}
+
+/** \brief Record \p c as not graded: the server stopped serving during \p stopped_in. */
+static void skip_one(const struct check *c, const char *stopped_in, int *counts, struct graded *g)
+{
+    memset(g, 0, sizeof *g);
+    g->check = c;
+    g->not_graded = 1;
+    snprintf(g->result.got, sizeof g->result.got, "not graded: the server stopped serving during %s", stopped_in);
+    printf("NOT GRADED  %s: the server stopped serving during %s\n", c->name, stopped_in);
+    counts[NOT_GRADED]++;
 }
 
 int main(int argc, char **argv)
 {
     struct options o;
-    int counts[3] = { 0, 0, 0 }; /* passed, failed, skipped */
+    int counts[COUNTS] = { 0 };
+    const char *stopped_in = NULL; /* with --connect: the check during which the server stopped serving */
     static struct graded graded[64]; /* more than checks.def holds; the loop below stops at the end */
     size_t ran = 0;
 
@@ -157,19 +267,25 @@ int main(int argc, char **argv)
     printf("grading %s against lesson %02d's checks\n", o.exe ? o.exe : o.connect, o.lesson);
     for (size_t i = 0; i < check_count; i++)
         if (check_applies(&checks[i], o.lesson) && (o.check == NULL || strcmp(o.check, checks[i].name) == 0) &&
-            ran < sizeof graded / sizeof graded[0])
-            run_one(&checks[i], &o, counts, &graded[ran++]);
+            ran < sizeof graded / sizeof graded[0]) {
+            if (stopped_in != NULL && checks[i].needs_server)
+                skip_one(&checks[i], stopped_in, counts, &graded[ran++]);
+            else if (run_one(&checks[i], &o, counts, &graded[ran++]) && o.connect)
+                stopped_in = checks[i].name;
+        }
     if (o.json && write_json(o.json, &o, graded, ran, counts) != 0) {
         fprintf(stderr, "echo_grade: --json %s: cannot write the report\n", o.json);
         return 1;
     }
-    if (counts[0] + counts[1] + counts[2] == 0) {
+    if (counts[PASSED] + counts[FAILED] + counts[SKIPPED] == 0) {
         printf("no check ran\n");
         return 1;
     }
-    if (counts[2])
-        printf("%d passed, %d failed, %d skipped\n", counts[0], counts[1], counts[2]);
-    else
-        printf("%d passed, %d failed\n", counts[0], counts[1]);
-    return counts[1] == 0 ? 0 : 1;
+    printf("%d passed, %d failed", counts[PASSED], counts[FAILED]);
+    if (counts[SKIPPED])
+        printf(", %d skipped", counts[SKIPPED]);
+    if (counts[NOT_GRADED])
+        printf(", %d not graded", counts[NOT_GRADED]);
+    printf("\n");
+    return counts[FAILED] == 0 && counts[NOT_GRADED] == 0 ? 0 : 1;
 }
