@@ -236,6 +236,10 @@ for name in "${names[@]}"; do
       details+="<pre id=\"$name-$check\">$(line_of "$name" "$check" | html)</pre>"
     fi
   done
+  stops=$(cat "$work"/results/*.txt 2>/dev/null | grep '^STOP  ' | head -n 1 || true)
+  if [[ -n $stops ]]; then
+    details+="<p><b>$(html <<< "$stops")</b></p>"
+  fi
   if [[ -s $work/results/notes.txt ]]; then
     details+="<pre>$(html < "$work/results/notes.txt")</pre>"
   fi
