@@ -76,6 +76,21 @@ endfunction()
 # Without it there are no labs: a note, not an error.
 find_program(COURSE_PATCH patch HINTS "$ENV{ProgramFiles}/Git/usr/bin")
 
+# course_lab_source(OUTPUT LESSON PATCH): OUTPUT, made at build time, is LESSON's server.c with the
+# lab's PATCH applied. --fuzz=0: a patch whose context no longer matches the lesson fails the build
+# instead of landing somewhere near.
+function(course_lab_source output lesson patch)
+  get_filename_component(dir "${output}" DIRECTORY)
+  get_filename_component(name "${output}" NAME_WE)
+  add_custom_command(OUTPUT "${output}"
+    COMMAND ${CMAKE_COMMAND} -E make_directory "${dir}"
+    COMMAND "${COURSE_PATCH}" --quiet --fuzz=0 --output=${output} --input=${patch}
+      "${PROJECT_SOURCE_DIR}/${lesson}/server.c"
+    DEPENDS "${patch}" "${PROJECT_SOURCE_DIR}/${lesson}/server.c"
+    COMMENT "Lab ${name}: the lesson with the mistake"
+    VERBATIM)
+endfunction()
+
 # course_labs(VAR): the labs of tests/labs.def whose lesson is built, as a list of
 # "LESSON|name|MISTAKE|check" entries: 01_sync_accept|string_buffer|STRING_BUFFER|echoes_random_binary_payloads.
 function(course_labs var)

@@ -15,15 +15,7 @@ foreach(lab IN LISTS _labs)
   string(SUBSTRING ${_lesson} 0 2 _number)
   set(_patch "${PROJECT_SOURCE_DIR}/tests/labs/${_number}-${_name}.patch")
   set(_handout "${COURSE_BIN_DIR}/labs/${_lesson}-${_name}.c")
-  # --fuzz=0: a patch whose context no longer matches the lesson fails the build instead of
-  # landing somewhere near.
-  add_custom_command(OUTPUT "${_handout}"
-    COMMAND ${CMAKE_COMMAND} -E make_directory "${COURSE_BIN_DIR}/labs"
-    COMMAND "${COURSE_PATCH}" --quiet --fuzz=0 --output=${_handout} --input=${_patch}
-      "${PROJECT_SOURCE_DIR}/${_lesson}/server.c"
-    DEPENDS "${_patch}" "${PROJECT_SOURCE_DIR}/${_lesson}/server.c"
-    COMMENT "Lab ${_lesson}-${_name}: the lesson with the mistake"
-    VERBATIM)
+  course_lab_source("${_handout}" ${_lesson} "${_patch}")
   set(_target "${_lesson}-${_name}")
   course_add_lesson_build(${_target} ${_lesson} labs "${_handout}")
   set(_harness "${PROJECT_SOURCE_DIR}/tests/labs/${_number}-${_name}")
