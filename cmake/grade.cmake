@@ -47,16 +47,10 @@ file(CONFIGURE OUTPUT "${_grade_dir}/compile.sh" CONTENT "${_content}" @ONLY)
 # (tests/labs/04-ignores_partial_send.patch, applied as cmake/labs.cmake applies the labs of
 # tests/labs.def). Not one of those labs: Wine never completes a send short on loopback, so this one
 # fails only under the shim's COURSE_SHORT_SENDS=1, and its test (tests/CMakeLists.txt) sets it.
-if("04_iocp_basic" IN_LIST COURSE_LESSONS)
+if("04_iocp_basic" IN_LIST COURSE_LESSONS AND COURSE_PATCH)
   set(_handout "${COURSE_BIN_DIR}/grade/04_iocp_basic-ignores_partial_send.c")
   set(_patch "${PROJECT_SOURCE_DIR}/tests/labs/04-ignores_partial_send.patch")
-  add_custom_command(OUTPUT "${_handout}"
-    COMMAND ${CMAKE_COMMAND} -E make_directory "${COURSE_BIN_DIR}/grade"
-    COMMAND "${COURSE_PATCH}" --quiet --fuzz=0 --output=${_handout} --input=${_patch}
-      "${PROJECT_SOURCE_DIR}/04_iocp_basic/server.c"
-    DEPENDS "${_patch}" "${PROJECT_SOURCE_DIR}/04_iocp_basic/server.c"
-    COMMENT "Lab 04_iocp_basic-ignores_partial_send: the lesson with the mistake"
-    VERBATIM)
+  course_lab_source("${_handout}" 04_iocp_basic "${_patch}")
   course_shim_build(04_iocp_basic-ignores_partial_send 04_iocp_basic grade "${_handout}")
 endif()
 
