@@ -113,10 +113,13 @@ grade_one() {
   cg=course_grade_$$_$name
   (
     for controller in $cgroups; do
-      mkdir -p "/sys/fs/cgroup/$controller/$cg"
-      [[ $controller == pids ]] && echo "$MAX_PROCESSES" > "/sys/fs/cgroup/pids/$cg/pids.max"
-      [[ $controller == memory ]] && echo "$MEMORY_BYTES" > "/sys/fs/cgroup/memory/$cg/memory.limit_in_bytes"
-      echo "$BASHPID" > "/sys/fs/cgroup/$controller/$cg/cgroup.procs"
+      dir=/sys/fs/cgroup/$controller/$cg
+      case $controller in
+        pids) limit_file=pids.max value=$MAX_PROCESSES ;;
+        memory) limit_file=memory.limit_in_bytes value=$MEMORY_BYTES ;;
+      esac
+      { mkdir -p "$dir" && echo "$value" > "$dir/$limit_file" && echo "$BASHPID" > "$dir/cgroup.procs"; } 2>/dev/null ||
+        echo "cgroup $controller: could not limit this submission" >> "$work/results/notes.txt"
     done
     exec timeout --kill-after=5 "$limit" prlimit --data="$MEMORY_BYTES" "${cmd[@]}"
   ) > "$work/sandbox.log" 2>&1 || code=$?
@@ -185,9 +188,10 @@ wait
 elapsed=$((SECONDS - started))
 
 # --- the gradebook and the summary page ----------------------------------------------------------
-# cell NAME CHECK: "pass", "fail" or "" (not graded) and the check's line of echo_grade's output.
-verdict() { sed -n "s/^\(PASS\|FAIL\|SKIP\)  $2: .*/\1/p" "$out/work/$1/results/$2.txt" 2>/dev/null | head -n 1 || true; }
-line_of() { grep -m 1 -E "^(PASS|FAIL|SKIP)  $2: " "$out/work/$1/results/$2.txt" 2>/dev/null || true; }
+# verdict NAME CHECK: PASS, FAIL, SKIP, or nothing (not graded), from echo_grade's lines (grade.txt;
+# its JSON report is written only at the end, and a time limit may come first); line_of: that line.
+verdict() { sed -n "s/^\(PASS\|FAIL\|SKIP\)  $2: .*/\1/p" "$out/work/$1/results/grade.txt" 2>/dev/null | head -n 1 || true; }
+line_of() { grep -m 1 -E "^(PASS|FAIL|SKIP)  $2: " "$out/work/$1/results/grade.txt" 2>/dev/null || true; }
 html() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g'; }
 
 csv=$out/grades.csv
@@ -236,7 +240,7 @@ for name in "${names[@]}"; do
       details+="<pre id=\"$name-$check\">$(line_of "$name" "$check" | html)</pre>"
     fi
   done
-  stops=$(cat "$work"/results/*.txt 2>/dev/null | grep '^STOP  ' | head -n 1 || true)
+  stops=$(grep -m 1 '^STOP  ' "$work/results/grade.txt" 2>/dev/null || true)
   if [[ -n $stops ]]; then
     details+="<p><b>$(html <<< "$stops")</b></p>"
   fi

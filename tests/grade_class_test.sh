@@ -62,7 +62,7 @@ expect "grades.csv has no more rows" test "$(wc -l < "$tmp/grades/grades.csv")" 
 
 work=$tmp/grades/work
 expect "erin's compiler errors are in the report" grep -q "error: 'missing' undeclared" "$work/erin/results/compile.txt"
-expect "bob's hint names the partial send" grep -q "partial send" "$work/bob/results/echoes_random_binary_payloads.txt"
+expect "bob's hint names the partial send" grep -q "^FAIL  echoes_random_binary_payloads: .*partial send" "$work/bob/results/grade.txt"
 expect "the page links bob's failed check to its hint" grep -q 'href="#bob-echoes_random_binary_payloads"' "$tmp/grades/grades.html"
 expect "the page shows the hint" grep -q 'id="bob-echoes_random_binary_payloads">FAIL .*Hint: ' "$tmp/grades/grades.html"
 for attempt in 'read Z:\\tmp\\course_grade_secret.txt' 'read \\\\?\\unix\\tmp\\course_grade_secret.txt' \

@@ -4,7 +4,7 @@
 #       --pid): builds the sandbox's root in WORK/root and runs the second step chrooted into it
 #   grade_sandbox.sh WORK TEMPLATE TOOLS FILE 0   no namespaces: the same, on the machine itself
 #   grade_sandbox.sh --inside BOX FILE            compile FILE if it is a .c, start the server once
-#       (its stderr is kept), then run each check of the rubric with echo_grade
+#       (its stderr is kept), then run the checks of the rubric with echo_grade
 # WORK holds upper/ (the submission's own files in its Wine prefix) and results/; TOOLS holds
 # echo_grade, server.sh, the fault shim and settings.sh (the compile settings and the checks).
 set -euo pipefail
@@ -37,9 +37,12 @@ if [[ $1 == --inside ]]; then
     stop_server
   fi
   cp "$tmp/server.err" server.err 2>/dev/null || true
-  for check in "${checks[@]}"; do
-    "$box/tools/echo_grade" --lesson "$lesson" --check "$check" --exe "$submission/server.exe" > "$check.txt" 2>&1 || true
-  done
+  # One run for all the checks, so that echo_grade can say when the server stopped serving. Its
+  # lines reach grade.txt as each check ends: a time limit keeps what was graded before it.
+  asked=()
+  for check in "${checks[@]}"; do asked+=(--check "$check"); done
+  "$box/tools/echo_grade" --lesson "$lesson" "${asked[@]}" --exe "$submission/server.exe" --json grade.json \
+    > grade.txt 2>&1 || true
   echo "graded" > status
   exit 0
 fi

@@ -77,21 +77,28 @@ int options_parse(int argc, char **argv, struct options *o)
         } else if (strcmp(arg, "--json") == 0) {
             o->json = value;
         } else if (strcmp(arg, "--check") == 0) {
-            o->check = value;
             if (check_find(value) == NULL) {
                 fprintf(stderr, "%s: no check named '%s' (--list shows them)\n", argv[0], value);
                 return OPTIONS_BAD;
             }
+            if (o->check_count == (int)(sizeof o->checks / sizeof o->checks[0])) {
+                fprintf(stderr, "%s: too many --check options\n", argv[0]);
+                return OPTIONS_BAD;
+            }
+            if (o->check == NULL)
+                o->check = value;
+            o->checks[o->check_count++] = value;
         } else {
             fprintf(stderr, "%s: unknown option: %s\n", argv[0], arg);
             return OPTIONS_BAD;
         }
     }
-    if (o->check && o->lesson && !check_applies(check_find(o->check), o->lesson)) {
-        fprintf(stderr, "%s: '%s' is not one of lesson %02d's checks (--list --lesson %02d shows them)\n", argv[0],
-                o->check, o->lesson, o->lesson);
-        return OPTIONS_BAD;
-    }
+    for (int i = 0; i < o->check_count; i++)
+        if (o->lesson && !check_applies(check_find(o->checks[i]), o->lesson)) {
+            fprintf(stderr, "%s: '%s' is not one of lesson %02d's checks (--list --lesson %02d shows them)\n",
+                    argv[0], o->checks[i], o->lesson, o->lesson);
+            return OPTIONS_BAD;
+        }
     if (o->list)
         return OPTIONS_OK;
     if (o->lesson == 0 || (o->exe == NULL) == (o->connect == NULL)) {

@@ -13,7 +13,9 @@ struct options {
     const char *connect;    /**< --connect HOST:PORT as given, or NULL */
     char host[64];          /**< HOST of --connect */
     unsigned port;          /**< PORT of --connect */
-    const char *check;      /**< --check NAME, or NULL for all */
+    const char *check;      /**< the first --check NAME, or NULL for all */
+    const char *checks[64]; /**< every --check NAME (echo_grade runs each; test_echo takes one) */
+    int check_count;
     int list;               /**< --list */
     const char *json;       /**< --json PATH: also write the results there, for a gradebook (echo_grade) */
 };
