@@ -1372,10 +1372,15 @@ static int start_shared(void)
 /* Defined with the shutdown, further down; the sweep cancels as the shutdown does. */
 static void cancel_io(HANDLE handle, const char *subject);
 
-/** \brief Whether \p conn is open and has been silent for longer than \p timeout_ms at \p now. */
+/**
+ * \brief Whether \p conn is open and has been silent for longer than
+ * \p timeout_ms at \p now. A worker may have set `last_active` after \p now
+ * was read: `now - last_active` would then wrap around to a huge silence,
+ * so the sum is compared instead.
+ */
 static int is_idle(const struct connection *conn, ULONGLONG now, ULONGLONG timeout_ms)
 {
-    return conn->socket != INVALID_SOCKET && !conn->timed_out && now - conn->last_active > timeout_ms;
+    return conn->socket != INVALID_SOCKET && !conn->timed_out && conn->last_active + timeout_ms < now;
 }
 
 /**

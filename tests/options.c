@@ -54,9 +54,9 @@ int options_parse(int argc, char **argv, struct options *o)
         }
         i++;
         if (strcmp(arg, "--lesson") == 0) {
-            o->lesson = (int)parse_number(value, 1, 6);
+            o->lesson = (int)parse_number(value, 1, 7);
             if (o->lesson < 0) {
-                fprintf(stderr, "%s: --lesson takes 01 to 06, not '%s'\n", argv[0], value);
+                fprintf(stderr, "%s: --lesson takes 01 to 07, not '%s'\n", argv[0], value);
                 return OPTIONS_BAD;
             }
         } else if (strcmp(arg, "--exe") == 0) {
