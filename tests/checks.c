@@ -1500,7 +1500,7 @@ static int own_server(const struct target *t, struct result *r, struct target *o
     if (skip_unless(t->exe != NULL, r, "start the program with options of its own"))
         return 0;
     if (target_start_with(own, args, err, sizeof err) != 0) {
-        fail(r, "accept the lesson's options before [port [address]]", "the server did not start: %s", err);
+        fail(r, "start with the lesson's options, as its usage line says", "the server did not start: %s", err);
         return 0;
     }
     return 1;

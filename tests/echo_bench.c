@@ -3,14 +3,17 @@
  * \brief echo_bench: many connections, each sending a message, waiting for
  * all of it to come back, checking every byte, and again, for a fixed time.
  *
- *     echo_bench [-b] [-c CONNECTIONS] [-d SECONDS] [-s BYTES] HOST:PORT
+ *     echo_bench [-b | -i] [-c CONNECTIONS] [-d SECONDS] [-s BYTES] HOST:PORT
  *
  * One thread drives every connection through one readiness loop: epoll on
  * Linux (it scales to 10,000 connections without becoming the bottleneck),
  * WSAPoll on Windows. Without -b the connections are opened one after the
  * other before the clock starts; with -b (a burst) they are all opened at
  * once, and each starts echoing as soon as its own connect completes, so a
- * server that accepts slowly while it echoes shows it. The last line is for
+ * server that accepts slowly while it echoes shows it. With -i the
+ * connections are opened one after the other and stay idle, sending nothing,
+ * for SECONDS (the server's memory per idle connection is measured so); a
+ * connection the server closes meanwhile counts as an error. The last line is for
  * scripts: `connections= msg_per_s= mib_per_s= p50_us= p99_us= errors=
  * mismatches= starved= first_echo_p50_ms= first_echo_p99_ms=
  * first_echo_max_ms= msgs_min= msgs_median= msgs_max=`, where starved counts
@@ -310,10 +313,11 @@ static int per_client_spread(const struct conn *conns, long n, struct spread *ou
 
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: echo_bench [-b] [-c CONNECTIONS] [-d SECONDS] [-s BYTES] HOST:PORT\n"
+    fprintf(to, "usage: echo_bench [-b | -i] [-c CONNECTIONS] [-d SECONDS] [-s BYTES] HOST:PORT\n"
                 "Each connection sends a BYTES message (default 64), waits for all of it to come back,\n"
                 "checks it, and repeats, for SECONDS (default 5); CONNECTIONS (default 50, at most %d)\n"
                 "run at once. -b opens them all in one burst, each echoing as soon as it is connected.\n"
+                "-i keeps them idle instead: connected, sending nothing (a close by the server is an error).\n"
                 "The last line is key=value fields for scripts.\n", MAX_CONNECTIONS);
 }
 
@@ -339,7 +343,7 @@ int main(int argc, char **argv)
     unsigned char *msg;
     unsigned long starved = 0;
     int64_t start, end, next_progress;
-    int show_progress = isatty(fileno(stderr)), given_up = 0, burst = 0;
+    int show_progress = isatty(fileno(stderr)), given_up = 0, burst = 0, idle = 0;
     struct spread spread;
 
     for (int i = 1; i < argc; i++) {
@@ -351,8 +355,10 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (strcmp(argv[i], "-b") == 0) {
+        if (strcmp(argv[i], "-b") == 0 && !idle) {
             burst = 1;
+        } else if (strcmp(argv[i], "-i") == 0 && !burst) {
+            idle = 1;
         } else if (opt) {
             long hi = opt == &connections ? MAX_CONNECTIONS : opt == &seconds ? 3600 : 64L * 1024 * 1024;
 
@@ -394,7 +400,7 @@ int main(int argc, char **argv)
     for (long i = 0; i < size; i++)
         msg[i] = (unsigned char)(i * 131 + 7); /* every byte value, NULs included */
     printf("echo_bench: %s, %ld connections%s, %ld-byte messages, %ld s\n", target, connections,
-           burst ? " in one burst" : "", size, seconds);
+           burst ? " in one burst" : idle ? " kept idle" : "", size, seconds);
     fflush(stdout);
     start = now_ms();
     st.start_us = now_us();
@@ -413,9 +419,9 @@ int main(int argc, char **argv)
             st.errors++;
             continue;
         }
-        conns[i].want_write = 1;
+        conns[i].want_write = !idle;
         conns[i].connecting = burst;
-        if (poller_watch(&poller, (int)i, conns[i].s, 1, 1) != 0) {
+        if (poller_watch(&poller, (int)i, conns[i].s, !idle, 1) != 0) {
             drop(&conns[i], &poller, (int)i, &st.errors);
         }
     }
@@ -447,7 +453,7 @@ int main(int argc, char **argv)
     if (show_progress)
         fprintf(stderr, "\r%60s\r", "");
     for (long i = 0; i < connections; i++) {
-        if (conns[i].messages == 0)
+        if (conns[i].messages == 0 && !idle) /* an idle connection is not starved: it asked for nothing */
             starved++;
         if (!conns[i].dead)
             net_close(conns[i].s);
