@@ -407,25 +407,6 @@ static void format_peer(const SOCKADDR_STORAGE *addr, char *out, size_t out_size
     }
 }
 
-// [lifetime]
-/** \brief Count a struct connection or struct io just allocated. */
-static void object_born(void)
-{
-    InterlockedIncrement(&shared.live_objects);
-}
-
-/**
- * \brief Count a struct connection or struct io just freed. While stopping,
- * the free that leaves none wakes the main thread. (The main thread sets
- * `stopping` before it reads the count, and both are Interlocked: either it
- * sees 0, or this sees `stopping`.)
- */
-static void object_freed(void)
-{
-    if (InterlockedDecrement(&shared.live_objects) == 0 && shared.stopping)
-        (void)SetEvent(shared.drained); /* cannot fail on a valid event; the main thread's wait is bounded anyway */
-}
-
 // [pool]
 /** \brief An empty pool of \p size byte blocks: at most \p limit taken (0: no limit), \p kept kept free. */
 static void pool_init(struct pool *pool, size_t size, LONG limit, LONG kept)
@@ -488,6 +469,25 @@ static void pool_drain(struct pool *pool)
     }
 }
 // [pool]
+
+// [lifetime]
+/** \brief Count a struct connection or struct io just allocated. */
+static void object_born(void)
+{
+    InterlockedIncrement(&shared.live_objects);
+}
+
+/**
+ * \brief Count a struct connection or struct io just freed. While stopping,
+ * the free that leaves none wakes the main thread. (The main thread sets
+ * `stopping` before it reads the count, and both are Interlocked: either it
+ * sees 0, or this sees `stopping`.)
+ */
+static void object_freed(void)
+{
+    if (InterlockedDecrement(&shared.live_objects) == 0 && shared.stopping)
+        (void)SetEvent(shared.drained); /* cannot fail on a valid event; the main thread's wait is bounded anyway */
+}
 
 /**
  * \brief A struct io for an accept, from the pool. Given back by the worker
