@@ -133,7 +133,7 @@ struct connection {
     struct io io;           /**< the one operation in flight: a connection never has two */
     char *buffer;           /**< from `shared.buffer_pool` while an echo is under way, else NULL; raw bytes, not a string */
     BOOL skips_packets;     /**< FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is set: a post that succeeds at once queues nothing */
-    volatile ULONGLONG last_active; /**< GetTickCount64() of the last completion: the idle sweep reads it */
+    volatile ULONGLONG last_active; /**< clock_ms() at the last completion: the idle sweep reads it */
     volatile LONG timed_out; /**< set by the idle sweep when it cancels; the completion then closes */
 };
 
@@ -187,6 +187,7 @@ struct shared {
     volatile LONG live_objects; /**< struct connection, accept struct io and buffers in use */
     volatile LONG clients;      /**< live connections: with `listener.posted`, what the cap limits */
     BOOL ifs_handles;           /**< the sockets' provider gives IFS handles: packets may be skipped */
+    LONGLONG ticks_per_ms;      /**< QueryPerformanceFrequency() / 1000, for clock_ms() */
     struct pool io_pool;        /**< the accepts' struct io */
     struct pool buffer_pool;    /**< the echo buffers */
     volatile LONG served;       /**< connections accepted; counted before start_connection(), which can still fail */
@@ -407,6 +408,20 @@ static void format_peer(const SOCKADDR_STORAGE *addr, char *out, size_t out_size
     }
 }
 
+/**
+ * \brief Milliseconds on the system's monotonic clock, for the idle sweep.
+ * QueryPerformanceCounter reads the clock itself. (GetTickCount64 would do
+ * on Windows; under Wine 8 it reads a value the wineserver updates, which
+ * lagged by more than half a second under load and closed clients early.)
+ */
+static ULONGLONG clock_ms(void)
+{
+    LARGE_INTEGER now;
+
+    (void)QueryPerformanceCounter(&now); /* cannot fail since Windows XP */
+    return (ULONGLONG)(now.QuadPart / shared.ticks_per_ms);
+}
+
 // [pool]
 /** \brief An empty pool of \p size byte blocks: at most \p limit taken (0: no limit), \p kept kept free. */
 static void pool_init(struct pool *pool, size_t size, LONG limit, LONG kept)
@@ -535,7 +550,7 @@ static struct connection *new_connection(SOCKET client, const SOCKADDR_STORAGE *
         return NULL;
     conn->socket = client;
     conn->pending = 0;
-    conn->last_active = GetTickCount64();
+    conn->last_active = clock_ms();
     format_peer(peer_addr, conn->peer, sizeof conn->peer);
     EnterCriticalSection(&shared.list_lock);
     conn->next = shared.connections;
@@ -813,7 +828,7 @@ static int on_completion(struct connection *conn, BOOL ok, DWORD bytes)
 {
     enum op op = conn->io.op;
 
-    conn->last_active = GetTickCount64();
+    conn->last_active = clock_ms();
     if (op == OP_SEND)
         InterlockedExchangeAdd64(&shared.echoed, (LONG64)bytes);
     if (!ok) {
@@ -1349,8 +1364,12 @@ static BOOL WINAPI on_console_signal(DWORD type)
  */
 static int start_shared(void)
 {
+    LARGE_INTEGER frequency;
+
     InitializeSRWLock(&shared.posting);
     InitializeCriticalSection(&shared.list_lock);
+    (void)QueryPerformanceFrequency(&frequency); /* cannot fail since Windows XP; fixed at boot */
+    shared.ticks_per_ms = frequency.QuadPart >= 1000 ? frequency.QuadPart / 1000 : 1;
     pool_init(&shared.io_pool, sizeof(struct io), 0, ACCEPTS_POSTED_MAX);
     pool_init(&shared.buffer_pool, BUFFER_SIZE, BUFFERS_MAX, BUFFERS_KEPT);
     /* Manual reset: once set, an event stays set for whoever looks later. */
@@ -1394,7 +1413,7 @@ static int is_idle(const struct connection *conn, ULONGLONG now, ULONGLONG timeo
  */
 static void close_idle_connections(const struct server *server)
 {
-    ULONGLONG now = GetTickCount64();
+    ULONGLONG now = clock_ms();
     struct connection *conn;
     int found = 0;
 
@@ -1433,7 +1452,7 @@ static int watch_workers(struct server *server)
 {
     HANDLE waits[MAXIMUM_WAIT_OBJECTS];
     DWORD count = server->worker_count + 2;
-    ULONGLONG next_sweep = GetTickCount64() + TOP_UP_INTERVAL_MS;
+    ULONGLONG next_sweep = clock_ms() + TOP_UP_INTERVAL_MS;
 
     waits[0] = shared.stop_requested; /* first: if several are signalled, the wait reports the lowest index */
     waits[1] = server->listener.backlog;
@@ -1448,9 +1467,9 @@ static int watch_workers(struct server *server)
             return 0; /* Ctrl+C or Ctrl+Break */
         if (broken != 0)
             return -1; /* the listening socket is broken: printed already */
-        if (GetTickCount64() >= next_sweep) {
+        if (clock_ms() >= next_sweep) {
             close_idle_connections(server);
-            next_sweep = GetTickCount64() + TOP_UP_INTERVAL_MS;
+            next_sweep = clock_ms() + TOP_UP_INTERVAL_MS;
         }
         if (woke == WAIT_OBJECT_0 + 1 || woke == WAIT_TIMEOUT)
             continue;

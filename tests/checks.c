@@ -1564,8 +1564,8 @@ static void closes_an_idle_client_after_the_timeout(const struct target *t, stru
         fail(r, NULL, "the idle client received a byte it never sent");
     else if (closed_at - sent_at < TIMEOUT_S * 1000 - 50) /* 50 ms: GetTickCount64 moves in steps of 10-16 ms */
         fail(r, "count the silence from the client's last completed operation",
-             "the idle client was closed %.2f s after it sent its bytes, before the %d s timeout",
-             (double)(closed_at - sent_at) / 1000.0, TIMEOUT_S);
+             "the idle client was closed (%s) %.2f s after it sent its bytes, before the %d s timeout",
+             got == 0 ? "end of stream" : "reset", (double)(closed_at - sent_at) / 1000.0, TIMEOUT_S);
     else if (echo_on(talker, r, "the talking client, after the idle one was closed", 1, 0, seed))
         pass(r, "the idle client was closed %.1f s after its echo (%s); the talking client, connected as long, "
                 "still echoed", (double)(closed_at - quiet_since) / 1000.0, got == 0 ? "end of stream" : "reset");
