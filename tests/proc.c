@@ -532,51 +532,68 @@ static int spawn(pid_t *pid, const posix_spawn_file_actions_t *fa, const char *c
     return rc;
 }
 
-/** \brief Run a helper program with its standard streams on /dev/null and wait for it. */
-static void run_quietly(const char *const *argv)
+/**
+ * \brief Run a helper program with its standard streams on /dev/null and wait
+ * for it. Returns its exit code, -1 if it could not run.
+ */
+static int run_quietly(const char *const *argv)
 {
     posix_spawn_file_actions_t fa;
     pid_t pid;
+    int status = -1, code = -1;
 
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    if (spawn(&pid, &fa, argv, NULL) == 0)
-        (void)waitpid(pid, NULL, 0); /* a failure shows later, when the server does not start */
+    /* A failure shows later, when the server does not start. */
+    if (spawn(&pid, &fa, argv, NULL) == 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+        code = WEXITSTATUS(status);
     posix_spawn_file_actions_destroy(&fa);
+    return code;
 }
 
 /**
  * \brief Set Wine up the way the build did: the build tree's own prefix,
  * quiet, no pop-ups (COURSE_WINE_ENV, from CMake), unless the user's
- * environment already says otherwise. Then start the wineserver and Wine's
- * background processes (services.exe and friends) on /dev/null: started on
- * demand by the first server, they would inherit its output pipes and hold
+ * environment already says otherwise. Then make sure a wineserver runs, and
+ * Wine's background processes (services.exe and friends), on /dev/null:
+ * started on demand by a server, they would inherit its output pipes and hold
  * them open after it ended.
+ *
+ * Called before every start, not once: Wine 8 sometimes loses its wineserver
+ * when a program with many sockets is killed. The next program would then
+ * start a wineserver of its own, which runs wineboot inside that program's
+ * start and shuts down 3 s after the last program ends, racing every later
+ * start. Asking costs about 2 ms when a wineserver runs (it exits with 2).
  */
 static void prepare_wine(void)
 {
-    static int done;
+    static int env_done;
     char settings[] = COURSE_WINE_ENV;
     char *save = NULL;
     /* Kept 30 s after the last Windows program ends, so a grading run starts Wine once. */
     const char *const server[] = { COURSE_WINESERVER, "-p30", NULL };
     const char *const boot[] = { COURSE_WINE, "cmd.exe", "/c", "exit", "0", NULL };
+    int started;
 
-    if (done)
-        return;
-    done = 1;
-    for (char *kv = strtok_r(settings, "|", &save); kv; kv = strtok_r(NULL, "|", &save)) {
-        char *eq = strchr(kv, '=');
+    if (!env_done) {
+        for (char *kv = strtok_r(settings, "|", &save); kv; kv = strtok_r(NULL, "|", &save)) {
+            char *eq = strchr(kv, '=');
 
-        if (eq) {
-            *eq = '\0';
-            setenv(kv, eq + 1, 0);
+            if (eq) {
+                *eq = '\0';
+                setenv(kv, eq + 1, 0);
+            }
         }
     }
-    run_quietly(server); /* forks into the background once ready; exits at once if one runs */
-    run_quietly(boot);
+    /* Forks into the background once ready (0); exits with 2 at once if one runs. */
+    started = run_quietly(server) == 0;
+    /* The first time, boot whatever runs: a wineserver someone started by hand may have none of
+     * the background processes yet. */
+    if (started || !env_done)
+        run_quietly(boot);
+    env_done = 1;
 }
 
 static int ends_with_exe(const char *path)
@@ -878,6 +895,7 @@ static int restart_if_wine_failed(struct proc *p)
             p->exe, v == WINE_FAILED ? " (Wine said '" : " and said nothing", v == WINE_FAILED ? evidence : "",
             v == WINE_FAILED ? "')" : "");
     end_reader(p);
+    prepare_wine(); /* the wineserver may be what went away */
     p->retried = p->tracing = 1;
     if (spawn_process(p, err, sizeof err) != 0) {
         fprintf(stderr, "harness: cannot start '%s' once more: %s\n", p->exe, err);
