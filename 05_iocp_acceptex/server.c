@@ -55,9 +55,10 @@
 #define BUFFER_SIZE (16 * 1024)
 /** Worker threads per processor: spares for a worker that blocks (a page fault, a lock). */
 #define WORKERS_PER_PROCESSOR 2
-/** Accepts kept posted: each completion waits in the port's queue behind the echo traffic, so under load
- *  this many clients are accepted per trip through the queue (the lesson text has the measurements). */
+/** Accepts kept posted: each completion is replaced, so a client that connects finds one waiting. */
 #define ACCEPTS_POSTED 256
+/** The most accepts under way while a burst outruns the replacements (FD_ACCEPT asks for more). */
+#define ACCEPTS_POSTED_MAX 4096
 #ifdef LAB_MISTAKE_ACCEPTEX_RECEIVES_DATA
 /* Lab build (tests/labs.def): AcceptEx also waits for the client's first bytes. */
 #define ACCEPT_RECEIVE_SIZE 16
@@ -119,6 +120,7 @@ struct listener {
     LPFN_ACCEPTEX accept_ex;                 /**< AcceptEx, as the socket's provider gave it */
     LPFN_GETACCEPTEXSOCKADDRS get_addresses; /**< GetAcceptExSockaddrs, from the same provider */
     volatile LONG posted;                    /**< accepts posted and not yet completed; Interlocked* only */
+    WSAEVENT backlog;                        /**< FD_ACCEPT: a client waits that no posted accept took */
     char where[64];                          /**< "ADDRESS:PORT", for error messages */
 };
 
@@ -584,8 +586,8 @@ static int start_workers(struct server *server)
 
     GetSystemInfo(&info);
     count = WORKERS_PER_PROCESSOR * info.dwNumberOfProcessors;
-    if (count > MAXIMUM_WAIT_OBJECTS)
-        count = MAXIMUM_WAIT_OBJECTS; /* main waits on them all with one WaitForMultipleObjects */
+    if (count > MAXIMUM_WAIT_OBJECTS - 1)
+        count = MAXIMUM_WAIT_OBJECTS - 1; /* main waits on them and the backlog event in one call */
     /* Concurrency 0: the port lets as many workers run at once as there are
      * processors. We start twice as many threads, so that when one blocks
      * another is waiting to take its turn. */
@@ -721,16 +723,16 @@ static int post_accept(struct listener *listener)
 }
 
 /**
- * \brief Post accepts until ACCEPTS_POSTED are under way. Each slot is taken
+ * \brief Post accepts until \p wanted are under way. Each slot is taken
  * on the count before its post (a worker may complete it at once) and given
  * back if the post fails. A client that reset before we took it costs one
  * retry; a lack of sockets or memory stops here, and the main thread tries
  * again a second later (retrying now would spin on the same error). Returns
  * -1 only when the listening socket is broken.
  */
-static int top_up_accepts(struct listener *listener)
+static int top_up_accepts(struct listener *listener, LONG wanted)
 {
-    while (InterlockedIncrement(&listener->posted) <= ACCEPTS_POSTED) {
+    while (InterlockedIncrement(&listener->posted) <= wanted) {
         int error = post_accept(listener);
 
         if (error == 0)
@@ -802,7 +804,7 @@ static void on_accept_failed(const struct listener *listener, struct io *io)
 static void handle_accept(struct server *server, struct io *io, BOOL ok)
 {
     InterlockedDecrement(&server->listener.posted);
-    (void)top_up_accepts(&server->listener); /* errors are printed; a broken listener is main's to see */
+    (void)top_up_accepts(&server->listener, ACCEPTS_POSTED); /* errors are printed; main sees a broken listener */
     if (ok)
         on_accept_complete(server, io);
     else
@@ -811,11 +813,37 @@ static void handle_accept(struct server *server, struct io *io, BOOL ok)
 }
 // [on_accept]
 
+// [on_backlog]
+/**
+ * \brief FD_ACCEPT fired: a client waits in the backlog because no posted
+ * accept was left to take it. Under a burst the replacements cannot keep up:
+ * each one's completion waits in the port's queue behind the echo traffic.
+ * So post ACCEPTS_POSTED more, up to ACCEPTS_POSTED_MAX. Completions replace
+ * only up to ACCEPTS_POSTED, so the extra ones fade once the burst is over.
+ * Returns -1 only when the listening socket is broken.
+ */
+static int on_backlog(struct listener *listener)
+{
+    WSANETWORKEVENTS events;
+    LONG wanted = listener->posted + ACCEPTS_POSTED;
+
+    /* Resets the event. Each AcceptEx re-enables FD_ACCEPT, and FD_ACCEPT is
+     * level-triggered: if clients still wait after these posts, it fires again. */
+    if (WSAEnumNetworkEvents(listener->socket, listener->backlog, &events) == SOCKET_ERROR) {
+        int error = WSAGetLastError();
+
+        print_error("WSAEnumNetworkEvents", listener->where, error);
+        return listener_is_broken(error) ? -1 : 0;
+    }
+    return top_up_accepts(listener, wanted < ACCEPTS_POSTED_MAX ? wanted : ACCEPTS_POSTED_MAX);
+}
+// [on_backlog]
+
 // [start_accepting]
 /**
  * \brief Load AcceptEx, associate the listening socket with the port (its key:
- * the listener) and post the first accepts. Returns 0, or -1 after printing
- * the failed call.
+ * the listener), ask for FD_ACCEPT on the backlog event and post the first
+ * accepts. Returns 0, or -1 after printing the failed call.
  */
 static int start_accepting(struct server *server)
 {
@@ -828,7 +856,17 @@ static int start_accepting(struct server *server)
         print_error("CreateIoCompletionPort", listener->where, (int)GetLastError());
         return -1;
     }
-    if (top_up_accepts(listener) != 0 || listener->posted == 0)
+    /* FD_ACCEPT is signalled only for a client that no posted AcceptEx took. */
+    listener->backlog = WSACreateEvent();
+    if (listener->backlog == WSA_INVALID_EVENT) {
+        print_error("WSACreateEvent", listener->where, WSAGetLastError());
+        return -1;
+    }
+    if (WSAEventSelect(listener->socket, listener->backlog, FD_ACCEPT) == SOCKET_ERROR) {
+        print_error("WSAEventSelect(FD_ACCEPT)", listener->where, WSAGetLastError());
+        return -1;
+    }
+    if (top_up_accepts(listener, ACCEPTS_POSTED) != 0 || listener->posted == 0)
         return -1; /* the error is printed; without one accept posted, nobody would ever be served */
     return 0;
 }
@@ -837,21 +875,27 @@ static int start_accepting(struct server *server)
 // [watch_workers]
 /**
  * \brief What the main thread does now that the workers accept: wait for a
- * worker to end (only a broken port ends one), waking every
- * TOP_UP_INTERVAL_MS to post the accepts that could not be replaced for lack
- * of sockets or memory. No getchar(): the wait keeps the process alive.
- * Returns when the port or the listening socket is broken.
+ * worker to end (only a broken port ends one) or for the backlog event, and
+ * wake every TOP_UP_INTERVAL_MS to post the accepts that could not be
+ * replaced for lack of sockets or memory. No getchar(): the wait keeps the
+ * process alive. Returns when the port or the listening socket is broken.
  */
 static void watch_workers(struct server *server)
 {
-    for (;;) {
-        DWORD woke = WaitForMultipleObjects(server->worker_count, server->workers, FALSE, TOP_UP_INTERVAL_MS);
+    HANDLE waits[MAXIMUM_WAIT_OBJECTS];
 
-        if (woke == WAIT_TIMEOUT) {
-            if (top_up_accepts(&server->listener) != 0)
-                return; /* the listening socket is broken: printed already */
+    waits[0] = server->listener.backlog;
+    memcpy(waits + 1, server->workers, server->worker_count * sizeof *waits);
+    for (;;) {
+        DWORD woke = WaitForMultipleObjects(server->worker_count + 1, waits, FALSE, TOP_UP_INTERVAL_MS);
+        int broken = woke == WAIT_OBJECT_0 ? on_backlog(&server->listener)
+                     : woke == WAIT_TIMEOUT ? top_up_accepts(&server->listener, ACCEPTS_POSTED)
+                                            : 0;
+
+        if (broken != 0)
+            return; /* the listening socket is broken: printed already */
+        if (woke == WAIT_OBJECT_0 || woke == WAIT_TIMEOUT)
             continue;
-        }
         if (woke == WAIT_FAILED)
             print_error("WaitForMultipleObjects", "workers", (int)GetLastError());
         return; /* a worker ended: the port is broken, and it printed why */

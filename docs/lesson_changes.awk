@@ -1,7 +1,11 @@
-# Turn `diff -u PREVIOUS/server.c THIS/server.c` into a Doxygen page: one section per hunk, named after
-# the function or struct of THIS/server.c that the hunk's first change is in, with the lines coloured
-# (styles in course.css).
-#   diff -u a b | awk -v prev=01_sync_accept -v this=02_event_overlapped -v this_file=b -f lesson_changes.awk
+# Turn a unified diff of PREVIOUS/server.c and THIS/server.c into a Doxygen page: the hunks cut at the borders of
+# functions and structs, one section per function or struct that changes, titled after it and whether it
+# is new, changed or gone, with the lines coloured (styles in course.css). Snippet marker lines
+# (`// [name]`) are left out: they mark the code for the lesson text and change nothing.
+# (git diff's histogram algorithm, when there is git, matches braces and blank lines less often than
+# diff -u, so an old function and the new one in its place interleave less.)
+#   diff -u a b | awk -v prev=01_sync_accept -v this=02_event_overlapped -v prev_file=a -v this_file=b \
+#     -f lesson_changes.awk
 # mawk and gawk both run it: plain POSIX awk.
 
 function html(s) {
@@ -15,8 +19,7 @@ function html(s) {
     return s
 }
 
-# The name a line of THIS/server.c defines, when it starts a function, a struct or an enum at the left
-# margin; "" otherwise.
+# The name a line defines, when it starts a function, a struct or an enum at the left margin; "" otherwise.
 function defines(line) {
     if (line ~ /^(struct|enum) [A-Za-z_][A-Za-z0-9_]* \{/) {
         sub(/ \{.*/, "", line)
@@ -29,78 +32,188 @@ function defines(line) {
     return ""
 }
 
-# What line n of THIS/server.c belongs to. Code belongs to the definition above it; a comment or a
-# blank line usually introduces the definition below it (within this hunk, up to line last).
-function owner(n, last,    i, name) {
-    if (source[n] ~ /^[ \t]*($|\/\*|\*|\/\/)/)
-        for (i = n; i <= last; i++)
-            if ((name = defines(source[i])) != "")
-                return name
-    for (i = n; i >= 1; i--)
-        if ((name = defines(source[i])) != "")
-            return name
-    return ""
+function is_comment_or_blank(line) {
+    return line ~ /^[ \t]*($|\/\*|\*|\/\/)/
 }
 
-function close_hunk(    title) {
-    if (!in_hunk)
+# What line n of a source (src, of count lines) belongs to: a comment or a blank line introduces the
+# definition right below it; any other line belongs to the definition above it. "(top)" for what comes
+# before the first definition.
+function owner(src, count, n,    i, name) {
+    if (is_comment_or_blank(src[n])) {
+        for (i = n; i <= count && is_comment_or_blank(src[i]); i++)
+            ;
+        if (i <= count && (name = defines(src[i])) != "")
+            return name
+    }
+    for (i = n; i >= 1; i--)
+        if ((name = defines(src[i])) != "")
+            return name
+    return "(top)"
+}
+
+function read_source(file, src,    n, line) {
+    n = 0
+    while ((getline line < file) > 0) {
+        src[++n] = line
+        if ((line = defines(line)) != "")
+            defined[file, line] = 1
+    }
+    close(file)
+    return n
+}
+
+# One section: the lines of one function or struct, from one or more places of the diff (a place that
+# continues the section before it joins it, after a line of dots).
+function close_piece(    i, n, names, what, name) {
+    if (piece_name == "-")
         return
-    title = owner(first_change, at - 1)
-    title = title == "" ? "the top of the file: comment, includes, constants" : title
-    body = body "\n### " hunks ". " title "\n\n"
-    body = body "Lesson " prev_no " from line " old_line ", lesson " this_no " from line " new_line ".\n\n"
-    body = body "\\htmlonly\n<pre class=\"lesson-diff\">" hunk "</pre>\n\\endhtmlonly\n\n"
-    in_hunk = 0
+    if (piece_changes > 0 && sections > 0 && section_name[sections] == piece_name) {
+        section_lines[sections] = section_lines[sections] "<span class=\"gap\">    ...</span>\n" piece
+    } else if (piece_changes > 0) {
+        sections++
+        n = split(piece_name, names, SUBSEP)
+        what = ""
+        for (i = 1; i <= n; i++) {
+            name = names[i]
+            if (name == "(top)")
+                name = (i == 1 ? "The" : "the") " top of the file (comment, includes, constants)"
+            else if (!((prev_file, name) in defined))
+                name = name " is new"
+            else if (!((this_file, name) in defined))
+                name = name " is gone"
+            else
+                name = name " changes"
+            what = what (i == 1 ? "" : i == n ? " and " : ", ") name
+        }
+        section_name[sections] = piece_name
+        section_head[sections] = "### " sections ". " what "\n\n" \
+            "Lesson " prev_no " from line " piece_old ", lesson " this_no " from line " piece_new ".\n\n"
+        section_lines[sections] = piece
+    }
+    piece = ""
+    piece_changes = 0
+    piece_name = "-"
+}
+
+# Whether name is one of the definitions of the open section.
+function in_piece(name,    i, n, names) {
+    n = split(piece_name, names, SUBSEP)
+    for (i = 1; i <= n; i++)
+        if (names[i] == name)
+            return 1
+    return 0
+}
+
+# A context line that tells nothing of its own: blank, a brace, a lone return or break.
+function is_trivial(text) {
+    return text ~ /^[ \t]*([{}]?|} else \{|return;|return 0;|break;)[ \t]*$/
+}
+
+function open_piece(name, old_line, new_line) {
+    close_piece()
+    piece_name = name
+    piece_old = old_line
+    piece_new = new_line
+}
+
+# Context lines wait until the next change says whose they are. Lines that go, then lines that come
+# in their place (with at most two lines of context between, or lines that tell nothing: a brace, a
+# blank) stay in one section titled after both definitions: there the diff interleaves the old one with
+# the new one. Otherwise the context lines of the same definition as the change open its section; the
+# others close the one before.
+function flush_context(name, kind,    i, keep) {
+    keep = piece_name != "-" && name != piece_name && (in_piece(name) || (last_kind == "-" && kind == "+"))
+    for (i = 1; i <= waiting; i++)
+        if (!is_trivial(waiting_text[i]))
+            keep = keep && waiting <= 2
+    for (i = 1; i <= waiting; i++) {
+        if (!keep && (piece_name == "-" || (waiting_name[i] == name && piece_name != name)))
+            open_piece(waiting_name[i], waiting_old[i], waiting_new[i])
+        piece = piece " " waiting_text[i] "\n"
+    }
+    waiting = 0
+    return keep
 }
 
 BEGIN {
     prev_no = substr(prev, 1, 2)
     this_no = substr(this, 1, 2)
-    while ((getline line < this_file) > 0)
-        source[++lines] = line
-    close(this_file)
+    this_lines = read_source(this_file, this_src)
+    prev_lines = read_source(prev_file, prev_src)
+    piece_name = "-"
 }
 
-/^--- / || /^\+\+\+ / { next }
+# The diff's header (`diff -u`'s two file lines, `git diff`'s few more) comes before the first hunk.
+!in_diff && !/^@@ / { next }
 
 /^@@ / {
-    close_hunk()
-    hunks++
+    in_diff = 1
+    flush_context(piece_name, "")
+    close_piece()
+    last_kind = ""
     # "@@ -12,7 +14,9 @@": where the hunk starts in each file.
     split($0, part, "@@")
     split(part[2], nums, " ")
-    old_line = substr(nums[1], 2); sub(/,.*/, "", old_line)
-    new_line = substr(nums[2], 2); sub(/,.*/, "", new_line)
-    at = new_line          # the line of THIS/server.c the next context or added line is
-    first_change = 0
-    hunk = ""
-    in_hunk = 1
+    old_at = substr(nums[1], 2); sub(/,.*/, "", old_at)
+    new_at = substr(nums[2], 2); sub(/,.*/, "", new_at)
     next
 }
 
-in_hunk {
+{
     kind = substr($0, 1, 1)
-    text = html(substr($0, 2))
-    if (kind == "+" || kind == "-") {
-        if (first_change == 0)
-            first_change = at
+    line = substr($0, 2)
+    text = html(line)
+    if (kind == "\\")  # "\ No newline at end of file"
+        next
+    if (line ~ /^[ \t]*\/\/ \[[A-Za-z0-9_]+\][ \t]*$/) {  # a snippet marker: counted, not shown
+        if (kind != "+") old_at++
+        if (kind != "-") new_at++
+        next
     }
-    if (kind == "+") { added++; at++; hunk = hunk "<span class=\"add\">+" text "</span>\n" }
-    else if (kind == "-") { removed++; hunk = hunk "<span class=\"del\">-" text "</span>\n" }
-    else if (kind == "\\") { }  # "\ No newline at end of file"
-    else { at++; hunk = hunk " " text "\n" }
+    if (kind == " ") {
+        waiting++
+        waiting_name[waiting] = owner(this_src, this_lines, new_at)
+        waiting_old[waiting] = old_at
+        waiting_new[waiting] = new_at
+        waiting_text[waiting] = text
+        old_at++
+        new_at++
+        next
+    }
+    name = kind == "+" ? owner(this_src, this_lines, new_at) : owner(prev_src, prev_lines, old_at)
+    if (flush_context(name, kind)) {
+        if (!in_piece(name))
+            piece_name = piece_name SUBSEP name
+    } else if (piece_name != name) {
+        open_piece(name, old_at, new_at)
+    }
+    last_kind = kind
+    if (kind == "+") {
+        added++
+        new_at++
+        piece = piece "<span class=\"add\">+" text "</span>\n"
+    } else {
+        removed++
+        old_at++
+        piece = piece "<span class=\"del\">-" text "</span>\n"
+    }
+    if (line !~ /^[ \t]*$/)  # a section of blank lines only is left out
+        piece_changes++
 }
 
 END {
-    close_hunk()
+    flush_context(piece_name, "")
+    close_piece()
     printf "# Lesson %s: what changed since lesson %s {#lesson%s_changes}\n\n", this_no, prev_no, this_no
-    printf "The code of \\ref lesson%s next to the code of \\ref lesson%s, made by the build from the two ", this_no, prev_no
-    printf "sources (`diff -u %s/server.c %s/server.c`), so it cannot be out of date. ", prev, this
+    printf "The code of \\ref lesson%s \"lesson %s\" next to the code of \\ref lesson%s \"lesson %s\", made by the build from the two ", this_no, this_no, prev_no, prev_no
+    printf "sources (`diff -u %s/server.c %s/server.c`, or git's histogram diff), so it cannot be out of date. ", prev, this
     printf "Lines on green are new in lesson %s; lines on red were lesson %s's and are gone; ", this_no, prev_no
-    printf "the others are context. Each section is named after the function or struct of lesson %s ", this_no
-    printf "where its first change is. "
-    printf "%d lines removed, %d added, in %d %s.\n", removed, added, hunks, hunks == 1 ? "place" : "places"
-    if (hunks == 0)
+    printf "the others are context. There is a section for each function or struct that is new, changes or "
+    printf "is gone, in the order of the file; the lines that only mark code for the lesson text are left out. "
+    printf "%d lines removed, %d added, in %d %s.\n", removed, added, sections, sections == 1 ? "section" : "sections"
+    if (sections == 0)
         printf "\nThe two programs are the same.\n"
-    printf "%s", body
+    for (i = 1; i <= sections; i++)
+        printf "\n%s\\htmlonly\n<pre class=\"lesson-diff\">%s</pre>\n\\endhtmlonly\n\n", section_head[i], section_lines[i]
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark report: every lesson under the same load, measured by echo_bench, written as raw
-# results (raw.txt), a table (results.md, included by the course site's benchmark page) and two plots
-# (served.svg, msg_per_s.svg; gnuplot). Minutes long, so not part of the tests; `./course bench` runs it.
+# results (raw.txt), a table (results.md, included by the course site's benchmark page) and three plots
+# (served.svg, msg_per_s.svg, first_echo.svg; gnuplot). Minutes long, so not part of the tests; `./course bench` runs it.
 #   bench_report.sh BIN_DIR OUT_DIR [SECONDS]   measure, then render
 #   bench_report.sh --render OUT_DIR            render again from OUT_DIR/raw.txt
 # BIN_DIR holds the lessons (NN_name.exe) and echo_bench; the Wine environment must be set (wine-env.sh).
@@ -14,18 +14,21 @@ tmp=$(mktemp -d)
 source "$here/server.sh"
 trap 'stop_server; rm -rf "$tmp"' EXIT
 
-# The load matrix: name, connections, message size.
+# The load matrix: name, connections, message size, and "burst" for connections opened all at once
+# (echo_bench -b), each echoing as soon as it is connected. A burst cell runs at least BURST_SECONDS:
+# the slowest client of a 10,000-client burst may need that long for its first echo.
 matrix=(
   "c1:1:64" "c50:50:64" "c63:63:64" "c64:64:64" "c1000:1000:64" "c10000:10000:64"
-  "k4:50:4096" "stream:1:4194304"
+  "k4:50:4096" "stream:1:4194304" "b1000:1000:64:burst" "b10000:10000:64:burst"
 )
+BURST_SECONDS=20
 
 rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # measure BIN OUT SECONDS: every lesson, every cell; one line per cell in OUT/raw.txt,
 # "LESSON CELL key=value...", and "LESSON memory bytes_per_connection=N" from the 1,000-client run.
 measure() {
-  local bin=$1 out=$2 seconds=$3 exe lesson entry name conns size idle busy bench
+  local bin=$1 out=$2 seconds=$3 exe lesson entry name conns size kind idle busy bench flags duration
   # Each connection is a descriptor here, in the server and in the wineserver.
   local hard
   hard=$(ulimit -Hn)
@@ -39,13 +42,19 @@ measure() {
     lesson=$(basename "$exe" .exe)
     echo "$lesson"
     for entry in "${matrix[@]}"; do
-      IFS=: read -r name conns size <<< "$entry"
+      IFS=: read -r name conns size kind <<< "$entry"
+      flags=() duration=$seconds
+      if [[ $kind == burst ]]; then
+        flags=(-b)
+        ((duration > BURST_SECONDS)) || duration=$BURST_SECONDS
+      fi
       if ! start_server "$exe"; then
         echo "$lesson $name connections=$conns msg_per_s=0 mib_per_s=0 p50_us=0 p99_us=0 errors=$conns mismatches=0 starved=$conns" >> "$tmp/raw.txt"
         continue
       fi
       idle=$(rss_kib "$server_pid")
-      "$bin/echo_bench" -c "$conns" -d "$seconds" -s "$size" "$server_address" > "$tmp/bench.out" 2> "$tmp/bench.err" &
+      "$bin/echo_bench" "${flags[@]}" -c "$conns" -d "$duration" -s "$size" "$server_address" \
+        > "$tmp/bench.out" 2> "$tmp/bench.err" &
       bench=$!
       if [[ $name == c1000 ]]; then
         # Halfway through, every connection is open and busy.
@@ -70,19 +79,20 @@ render() {
   # second (only where every connection was served: otherwise the rate is that of the few served).
   awk -f "$here/bench_table.awk" -v plot=1 "$out/raw.txt" > "$tmp/plot.dat"
   lessons=$(awk 'NR == 1 { for (i = 2; i <= 1 + (NF - 1) / 2; i++) printf "%s ", $i }' "$tmp/plot.dat")
-  plot() { # FILE YLABEL COLUMN-OFFSET
-    local file=$1 ylabel=$2 offset=$3 i=0 sep="" lesson
+  plot() { # FILE YLABEL COLUMN-OFFSET [DATA XLABEL]
+    local file=$1 ylabel=$2 offset=$3 data=${4:-$tmp/plot.dat} xlabel=${5:-concurrent connections}
+    local i=0 sep="" lesson
     {
       echo "set terminal svg size 760,420 dynamic noenhanced font 'Helvetica,12'"
       echo "set output '$out/$file'"
       echo "set logscale xy; set grid; set key outside right"
-      echo "set xlabel 'concurrent connections'; set ylabel '$ylabel'"
+      echo "set xlabel '$xlabel'; set ylabel '$ylabel'"
       echo "set xtics ('1' 1, '50' 50, '1,000' 1000, '10,000' 10000)"
       printf "plot "
       for lesson in $lessons; do
         col=$((2 + offset + i))
         printf "%s'%s' skip 1 using 1:(\$%d > 0 ? \$%d : 1/0) with linespoints lw 2 title '%s'" \
-          "$sep" "$tmp/plot.dat" "$col" "$col" "$lesson"
+          "$sep" "$data" "$col" "$col" "$lesson"
         sep=", "
         i=$((i + 1))
       done
@@ -93,7 +103,10 @@ render() {
   count=$(wc -w <<< "$lessons")
   plot served.svg "connections served (got at least one echo)" 0
   plot msg_per_s.svg "echoed 64-byte messages per second" "$count"
-  echo "wrote $out/results.md, $out/served.svg and $out/msg_per_s.svg"
+  # Time to first echo in a burst: the slowest client's, per lesson and burst size.
+  awk -f "$here/bench_table.awk" -v plot=burst "$out/raw.txt" > "$tmp/burst.dat"
+  plot first_echo.svg "slowest first echo (s)" 0 "$tmp/burst.dat" "clients connecting in one burst"
+  echo "wrote $out/results.md, $out/served.svg, $out/msg_per_s.svg and $out/first_echo.svg"
 }
 
 if [[ ${1:-} == --render ]]; then

@@ -1,6 +1,8 @@
-# bench_report.sh's raw results (raw.txt) as the report's Markdown table, or with -v plot=1 as the
+# bench_report.sh's raw results (raw.txt) as the report's Markdown tables, or with -v plot=1 as the
 # plots' data: one row per connection count (1, 50, 1000, 10000), a column of connections served per
-# lesson, then a column of messages per second per lesson (0 where not every connection was served).
+# lesson, then a column of messages per second per lesson (0 where not every connection was served);
+# with -v plot=burst, one row per burst size (1000, 10000) and a column per lesson of the slowest
+# first echo in seconds (0 where some client never got one).
 
 function field(line, key,    n, i, kv) {
     n = split(line, kv, " ")
@@ -52,8 +54,46 @@ function healthy(lesson, name,    line) {
     else raw[$1, $2] = $0
 }
 
+# "p50 / p99 / max" of the first echoes in a burst cell, in seconds, and what went wrong if anything did.
+function burst_cell(lesson, name,    line, text, starved) {
+    line = raw[lesson, name]
+    if (line == "" || field(line, "first_echo_max_ms") == "")
+        return "&mdash;"
+    starved = field(line, "starved")
+    if (starved + 0 > 0)
+        return thousands(starved) " starved"
+    text = sprintf("%.1f / %.1f / %.1f s", field(line, "first_echo_p50_ms") / 1000,
+                   field(line, "first_echo_p99_ms") / 1000, field(line, "first_echo_max_ms") / 1000)
+    if (field(line, "errors") + 0 > 0)
+        text = text " (" thousands(field(line, "errors")) " errors)"
+    return text
+}
+
+# "min / median / max" echoes per client in a cell.
+function spread_cell(lesson, name,    line) {
+    line = raw[lesson, name]
+    if (line == "" || field(line, "msgs_max") == "")
+        return "&mdash;"
+    return field(line, "msgs_min") " / " field(line, "msgs_median") " / " field(line, "msgs_max")
+}
+
 END {
     split("c1 c50 c63 c64 c1000 c10000", counted, " ")
+    if (plot == "burst") {
+        printf "clients"
+        for (l = 1; l <= count; l++) printf " %s", order[l]
+        printf "\n"
+        split("1000 10000", sizes, " ")
+        for (c = 1; c <= 2; c++) {
+            printf "%s", sizes[c]
+            for (l = 1; l <= count; l++) {
+                line = raw[order[l], "b" sizes[c]]
+                printf " %s", healthy(order[l], "b" sizes[c]) ? field(line, "first_echo_max_ms") / 1000 : 0
+            }
+            printf "\n"
+        }
+        exit
+    }
     if (plot) {
         printf "connections"
         for (l = 1; l <= count; l++) printf " %s", order[l]
@@ -93,5 +133,18 @@ END {
         p99 = field(raw[lesson, "c1000"], "p99_us") / 1000
         printf " %s ms | %s | %s |\n", p99 < 10 ? sprintf("%.1f", p99) : sprintf("%d", p99), thousands(held),
             lesson in memory ? sprintf("%.1f KiB", memory[lesson] / 1024) : "&mdash;"
+    }
+    printf "\n**Bursts and fairness.** The burst columns open every connection at once (`echo_bench -b`,\n"
+    printf "at least 20 s), each echoing as soon as its own connect completes: the time from the start of\n"
+    printf "the burst to each client's first echo, as p50 / p99 / slowest, or how many clients never got\n"
+    printf "one. The last columns are the echoes per client, least / median / most, when 1,000 clients\n"
+    printf "connect one after the other and when they come in one burst: a server that serves some\n"
+    printf "clients fast and the rest slowly shows a low least.\n\n"
+    printf "| lesson | first echo, burst of 1,000 | first echo, burst of 10,000 | echoes per client at 1,000 | in the burst of 1,000 |\n"
+    printf "|---|--:|--:|--:|--:|\n"
+    for (l = 1; l <= count; l++) {
+        lesson = order[l]
+        printf "| %s | %s | %s | %s | %s |\n", lesson, burst_cell(lesson, "b1000"), burst_cell(lesson, "b10000"),
+            spread_cell(lesson, "c1000"), spread_cell(lesson, "b1000")
     }
 }

@@ -3,14 +3,22 @@
  * \brief echo_bench: many connections, each sending a message, waiting for
  * all of it to come back, checking every byte, and again, for a fixed time.
  *
- *     echo_bench [-c CONNECTIONS] [-d SECONDS] [-s BYTES] HOST:PORT
+ *     echo_bench [-b] [-c CONNECTIONS] [-d SECONDS] [-s BYTES] HOST:PORT
  *
  * One thread drives every connection through one readiness loop: epoll on
  * Linux (it scales to 10,000 connections without becoming the bottleneck),
- * WSAPoll on Windows. The last line is for scripts:
- * `connections= msg_per_s= mib_per_s= p50_us= p99_us= errors= mismatches= starved=`
- * where starved counts connections that never got one echo back (a server
- * that serves one client at a time starves all but one). Exit code 0 when
+ * WSAPoll on Windows. Without -b the connections are opened one after the
+ * other before the clock starts; with -b (a burst) they are all opened at
+ * once, and each starts echoing as soon as its own connect completes, so a
+ * server that accepts slowly while it echoes shows it. The last line is for
+ * scripts: `connections= msg_per_s= mib_per_s= p50_us= p99_us= errors=
+ * mismatches= starved= first_echo_p50_ms= first_echo_p99_ms=
+ * first_echo_max_ms= msgs_min= msgs_median= msgs_max=`, where starved counts
+ * connections that never got one echo back (a server that serves one client
+ * at a time starves all but one), first_echo_* is each client's time from the
+ * start (of the burst, or of the run) to its first complete echo, and msgs_*
+ * is the spread of complete echoes per client (a server that serves some
+ * clients fast and the rest slowly shows a low minimum). Exit code 0 when
  * there was no error and no mismatch, 1 otherwise, 2 for a bad command line.
  */
 #ifndef _WIN32
@@ -41,11 +49,14 @@ struct conn {
     unsigned long messages;  /**< complete echoes */
     int dead;                /**< failed or mismatched: no longer driven */
     int want_write;          /**< the poller watches for writability */
+    int connecting;          /**< -b: the connect has not completed yet */
+    int64_t first_echo_us;   /**< from the start to the first complete echo; valid once messages > 0 */
 };
 
 /** \brief What the run measured. */
 struct stats {
     unsigned long messages, errors, mismatches;
+    int64_t start_us;        /**< when the burst, or the timed run, began: first echoes count from here */
     uint32_t *samples;       /**< latencies in microseconds: all, or a uniform sample of them */
     size_t sample_count;
     unsigned long long seen; /**< latencies seen, for the reservoir sample */
@@ -226,11 +237,23 @@ static void on_readable(struct conn *c, struct poller *p, int index, const unsig
     if (c->received < size)
         return;
     record_latency(st, now_us() - c->started_us);
+    if (c->messages == 0)
+        c->first_echo_us = now_us() - st->start_us;
     c->messages++;
     st->messages++;
     c->sent = c->received = 0;
     c->want_write = 1;
     (void)poller_watch(p, index, c->s, 1, 0);
+}
+
+/** \brief -b: a connection's connect completed (writable or in error): go on echoing, or drop it. */
+static void on_connected(struct conn *c, struct poller *p, int index, struct stats *st)
+{
+    char err[200];
+
+    c->connecting = 0;
+    if (net_connect_error(c->s, err, sizeof err) != 0)
+        drop(c, p, index, &st->errors);
 }
 
 static int compare_u32(const void *a, const void *b)
@@ -240,12 +263,58 @@ static int compare_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static int compare_ul(const void *a, const void *b)
+{
+    unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+
+    return (x > y) - (x < y);
+}
+
+/** \brief What the clients got, one by one: time to first echo and echoes per client. */
+struct spread {
+    unsigned long first_p50_ms, first_p99_ms, first_max_ms;
+    unsigned long msgs_min, msgs_median, msgs_max;
+};
+
+/** \brief Quantiles of the first echoes (of the clients that got one) and of the echoes per client. */
+static int per_client_spread(const struct conn *conns, long n, struct spread *out)
+{
+    unsigned long *first = malloc((size_t)n * sizeof *first), *msgs = malloc((size_t)n * sizeof *msgs);
+    long served = 0;
+
+    memset(out, 0, sizeof *out);
+    if (first == NULL || msgs == NULL) {
+        free(first);
+        free(msgs);
+        return -1;
+    }
+    for (long i = 0; i < n; i++) {
+        msgs[i] = conns[i].messages;
+        if (conns[i].messages > 0)
+            first[served++] = (unsigned long)(conns[i].first_echo_us / 1000);
+    }
+    qsort(msgs, (size_t)n, sizeof *msgs, compare_ul);
+    out->msgs_min = msgs[0];
+    out->msgs_median = msgs[n / 2];
+    out->msgs_max = msgs[n - 1];
+    if (served > 0) {
+        qsort(first, (size_t)served, sizeof *first, compare_ul);
+        out->first_p50_ms = first[served / 2];
+        out->first_p99_ms = first[served * 99 / 100];
+        out->first_max_ms = first[served - 1];
+    }
+    free(first);
+    free(msgs);
+    return 0;
+}
+
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: echo_bench [-c CONNECTIONS] [-d SECONDS] [-s BYTES] HOST:PORT\n"
+    fprintf(to, "usage: echo_bench [-b] [-c CONNECTIONS] [-d SECONDS] [-s BYTES] HOST:PORT\n"
                 "Each connection sends a BYTES message (default 64), waits for all of it to come back,\n"
                 "checks it, and repeats, for SECONDS (default 5); CONNECTIONS (default 50, at most %d)\n"
-                "run at once. The last line is key=value fields for scripts.\n", MAX_CONNECTIONS);
+                "run at once. -b opens them all in one burst, each echoing as soon as it is connected.\n"
+                "The last line is key=value fields for scripts.\n", MAX_CONNECTIONS);
 }
 
 /** \brief A whole number from \p lo to \p hi, or -1. */
@@ -270,7 +339,8 @@ int main(int argc, char **argv)
     unsigned char *msg;
     unsigned long starved = 0;
     int64_t start, end, next_progress;
-    int show_progress = isatty(fileno(stderr)), given_up = 0;
+    int show_progress = isatty(fileno(stderr)), given_up = 0, burst = 0;
+    struct spread spread;
 
     for (int i = 1; i < argc; i++) {
         long *opt = strcmp(argv[i], "-c") == 0 ? &connections
@@ -281,7 +351,9 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (opt) {
+        if (strcmp(argv[i], "-b") == 0) {
+            burst = 1;
+        } else if (opt) {
             long hi = opt == &connections ? MAX_CONNECTIONS : opt == &seconds ? 3600 : 64L * 1024 * 1024;
 
             *opt = i + 1 < argc ? number(argv[++i], 1, hi) : -1;
@@ -321,10 +393,14 @@ int main(int argc, char **argv)
     }
     for (long i = 0; i < size; i++)
         msg[i] = (unsigned char)(i * 131 + 7); /* every byte value, NULs included */
-    printf("echo_bench: %s, %ld connections, %ld-byte messages, %ld s\n", target, connections, size, seconds);
+    printf("echo_bench: %s, %ld connections%s, %ld-byte messages, %ld s\n", target, connections,
+           burst ? " in one burst" : "", size, seconds);
     fflush(stdout);
+    start = now_ms();
+    st.start_us = now_us();
     for (long i = 0; i < connections; i++) {
         conns[i].s = given_up ? BAD_SOCKET
+                     : burst  ? net_connect_start(host, (unsigned)port, err, sizeof err)
                               : net_connect(host, (unsigned)port, now_ms() + CONNECT_BUDGET_MS, err, sizeof err);
         if (conns[i].s == BAD_SOCKET) {
             /* A server that stops accepting fills its backlog, and every further connect would wait
@@ -338,11 +414,15 @@ int main(int argc, char **argv)
             continue;
         }
         conns[i].want_write = 1;
+        conns[i].connecting = burst;
         if (poller_watch(&poller, (int)i, conns[i].s, 1, 1) != 0) {
             drop(&conns[i], &poller, (int)i, &st.errors);
         }
     }
-    start = now_ms();
+    if (!burst) { /* the clock starts once every connection is open */
+        start = now_ms();
+        st.start_us = now_us();
+    }
     end = start + seconds * 1000;
     next_progress = start + 1000;
     while (now_ms() < end) {
@@ -351,6 +431,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++) {
             struct conn *c = &conns[ready[i].index];
 
+            if (!c->dead && c->connecting)
+                on_connected(c, &poller, ready[i].index, &st);
             if (!c->dead && ready[i].readable)
                 on_readable(c, &poller, ready[i].index, msg, (size_t)size, &st);
             if (!c->dead && ready[i].writable && c->want_write)
@@ -370,6 +452,10 @@ int main(int argc, char **argv)
         if (!conns[i].dead)
             net_close(conns[i].s);
     }
+    if (per_client_spread(conns, connections, &spread) != 0) {
+        fprintf(stderr, "echo_bench: out of memory for the per-client figures\n");
+        st.errors++;
+    }
     {
         double elapsed = (double)(now_ms() - start) / 1000.0;
         double per_s = (double)st.messages / elapsed;
@@ -386,9 +472,16 @@ int main(int argc, char **argv)
         printf("latency:     p50 %lu us, p99 %lu us\n", (unsigned long)p50, (unsigned long)p99);
         printf("connections: %ld, %lu never got an echo back; %lu errors, %lu mismatches\n", connections, starved,
                st.errors, st.mismatches);
+        printf("first echo:  p50 %lu ms, p99 %lu ms, max %lu ms after the %s\n", spread.first_p50_ms,
+               spread.first_p99_ms, spread.first_max_ms, burst ? "burst began" : "run began");
+        printf("per client:  %lu echoes at least, %lu median, %lu at most\n", spread.msgs_min, spread.msgs_median,
+               spread.msgs_max);
         printf("connections=%ld msg_per_s=%.0f mib_per_s=%.3f p50_us=%lu p99_us=%lu errors=%lu mismatches=%lu "
-               "starved=%lu\n", connections, per_s, mib_s, (unsigned long)p50, (unsigned long)p99, st.errors,
-               st.mismatches, starved);
+               "starved=%lu first_echo_p50_ms=%lu first_echo_p99_ms=%lu first_echo_max_ms=%lu msgs_min=%lu "
+               "msgs_median=%lu msgs_max=%lu\n",
+               connections, per_s, mib_s, (unsigned long)p50, (unsigned long)p99, st.errors, st.mismatches, starved,
+               spread.first_p50_ms, spread.first_p99_ms, spread.first_max_ms, spread.msgs_min, spread.msgs_median,
+               spread.msgs_max);
     }
     poller_free(&poller);
     free(conns);

@@ -69,6 +69,18 @@ const char *net_error_text(char *buf, size_t size);
  */
 sock_t net_connect(const char *host, unsigned port, int64_t deadline, char *err, size_t err_size);
 
+/**
+ * \brief Start connecting to the first address of \p host : \p port and
+ * return at once: the socket is non-blocking with Nagle off, and becomes
+ * writable when the connect has finished (net_connect_error() says how).
+ * For a burst of clients that connect all at once. Returns BAD_SOCKET and
+ * fills \p err when the connect failed at once.
+ */
+sock_t net_connect_start(const char *host, unsigned port, char *err, size_t err_size);
+
+/** \brief After net_connect_start(): 0 when connected, else the error, described in \p err. */
+int net_connect_error(sock_t s, char *err, size_t err_size);
+
 /** \brief Open a listening socket on 127.0.0.1 with a free port, stored in \p port. */
 sock_t net_listen_loopback(unsigned *port);
 

@@ -217,12 +217,34 @@ int net_poll(struct net_poll *items, size_t n, int64_t deadline)
     return ready;
 }
 
-sock_t net_connect(const char *host, unsigned port, int64_t deadline, char *err, size_t err_size)
+/**
+ * \brief A non-blocking, Nagle-free socket for \p ai, its connect() started:
+ * returns the socket with 0 (connected) or the in-progress code in \p rc, or
+ * BAD_SOCKET with the error in \p err.
+ */
+static sock_t start_connect(const struct addrinfo *ai, int *rc, char *err, size_t err_size)
+{
+    char text[160];
+    int one = 1;
+    sock_t s = new_socket(ai->ai_family);
+
+    if (s == BAD_SOCKET || set_nonblocking(s) != 0) {
+        snprintf(err, err_size, "socket: %s", net_error_text(text, sizeof text));
+        net_close(s);
+        return BAD_SOCKET;
+    }
+    /* One-byte writes must leave as one-byte segments, not wait for an ACK. */
+    (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, (sock_len_t)sizeof one);
+    *rc = connect(s, ai->ai_addr, (sock_len_t)ai->ai_addrlen) == 0 ? 0 : last_error();
+    return s;
+}
+
+/** \brief getaddrinfo() for \p host : \p port, or NULL with the reason in \p err. */
+static struct addrinfo *resolve(const char *host, unsigned port, char *err, size_t err_size)
 {
     struct addrinfo hints, *list = NULL;
-    char service[16], text[160];
-    sock_t s = BAD_SOCKET;
-    int rc, one = 1;
+    char service[16];
+    int rc;
 
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
@@ -231,21 +253,26 @@ sock_t net_connect(const char *host, unsigned port, int64_t deadline, char *err,
     rc = getaddrinfo(host, service, &hints, &list);
     if (rc != 0 || list == NULL) {
         snprintf(err, err_size, "cannot resolve %s: %s", host, gai_strerror(rc));
-        return BAD_SOCKET;
+        return NULL;
     }
+    return list;
+}
+
+sock_t net_connect(const char *host, unsigned port, int64_t deadline, char *err, size_t err_size)
+{
+    struct addrinfo *list = resolve(host, port, err, err_size);
+    char text[160];
+    sock_t s = BAD_SOCKET;
+    int rc = 0;
+
+    if (list == NULL)
+        return BAD_SOCKET;
     /* Every address in turn: "localhost" is often ::1 first, and a lesson listens on 127.0.0.1. */
     snprintf(err, err_size, "connect to %s:%u: no address", host, port);
     for (const struct addrinfo *ai = list; ai != NULL; ai = ai->ai_next) {
-        s = new_socket(ai->ai_family);
-        if (s == BAD_SOCKET || set_nonblocking(s) != 0) {
-            snprintf(err, err_size, "socket: %s", net_error_text(text, sizeof text));
-            net_close(s);
-            s = BAD_SOCKET;
+        s = start_connect(ai, &rc, err, err_size);
+        if (s == BAD_SOCKET)
             continue;
-        }
-        /* One-byte writes must leave as one-byte segments, not wait for an ACK. */
-        (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, (sock_len_t)sizeof one);
-        rc = connect(s, ai->ai_addr, (sock_len_t)ai->ai_addrlen) == 0 ? 0 : last_error();
         if (rc == 0 || in_progress(rc))
             rc = finish_connect(s, deadline);
         if (rc == 0)
@@ -256,6 +283,38 @@ sock_t net_connect(const char *host, unsigned port, int64_t deadline, char *err,
     }
     freeaddrinfo(list);
     return s;
+}
+
+sock_t net_connect_start(const char *host, unsigned port, char *err, size_t err_size)
+{
+    struct addrinfo *list = resolve(host, port, err, err_size);
+    char text[160];
+    sock_t s;
+    int rc = 0;
+
+    if (list == NULL)
+        return BAD_SOCKET;
+    s = start_connect(list, &rc, err, err_size);
+    if (s != BAD_SOCKET && rc != 0 && !in_progress(rc)) {
+        snprintf(err, err_size, "connect to %s:%u: %s", host, port, error_text(rc, text, sizeof text));
+        net_close(s);
+        s = BAD_SOCKET;
+    }
+    freeaddrinfo(list);
+    return s;
+}
+
+int net_connect_error(sock_t s, char *err, size_t err_size)
+{
+    char text[160];
+    int so_error = 0;
+    sock_len_t len = (sock_len_t)sizeof so_error;
+
+    if (getsockopt(s, SOL_SOCKET, SO_ERROR, (char *)&so_error, &len) != 0)
+        so_error = last_error();
+    if (so_error != 0)
+        snprintf(err, err_size, "connect: %s", error_text(so_error, text, sizeof text));
+    return so_error;
 }
 
 sock_t net_listen_loopback(unsigned *port)
