@@ -63,7 +63,7 @@ endfunction()
 
 # course_add_lesson_build(TARGET LESSON FOLDER SOURCES...): a test build of a lesson from SOURCES
 # (its server.c or a lab's patched copy, and any shim), with the warnings and libraries of the lesson
-# itself, into COURSE_BIN_DIR/FOLDER. The labs' broken servers and the faults builds are made with it.
+# itself, into COURSE_BIN_DIR/FOLDER. The labs' broken servers, the faults and the trace builds use it.
 function(course_add_lesson_build target lesson folder)
   add_executable(${target} ${ARGN})
   course_target_defaults(${target})

@@ -9,7 +9,8 @@ set(_wrapped accept recv send WSARecv WSASend WSAWaitForMultipleEvents WSAIoctl 
   WaitForMultipleObjects)
 list(TRANSFORM _wrapped PREPEND "-Wl,--wrap=" OUTPUT_VARIABLE _wrap_options)
 foreach(lesson IN LISTS COURSE_LESSONS)
-  course_add_lesson_build("${lesson}-trace" ${lesson} trace "${PROJECT_SOURCE_DIR}/tests/trace.c")
+  course_add_lesson_build("${lesson}-trace" ${lesson} trace "${PROJECT_SOURCE_DIR}/${lesson}/server.c"
+    "${PROJECT_SOURCE_DIR}/tests/trace.c")
   # Winsock's and kernel32's functions as plain symbols, not __imp_ pointers, so that --wrap reaches them.
   target_compile_definitions("${lesson}-trace" PRIVATE WINSOCK_API_LINKAGE= WINBASEAPI=)
   target_link_options("${lesson}-trace" PRIVATE ${_wrap_options})
