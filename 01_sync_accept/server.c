@@ -34,18 +34,20 @@
 
 /** \brief What the command line asked for. */
 struct options {
-    const char *address;   /**< numeric IPv4 address to listen on */
-    unsigned short port;   /**< port to listen on; 0 lets the system choose */
+    const char *address; /**< numeric IPv4 address to listen on */
+    unsigned short port; /**< port to listen on; 0 lets the system choose */
 };
 
 // [print_error]
 /**
- * \brief The symbolic name of the Winsock errors a student meets most, so a
- * message says `WSAEADDRINUSE` instead of only a number.
+ * \brief The symbolic name of the errors a student meets most, so a message
+ * says `WSAEADDRINUSE` instead of only a number. Running out of memory is
+ * reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
  */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
+    case ERROR_NOT_ENOUGH_MEMORY: return "ERROR_NOT_ENOUGH_MEMORY";
     case WSAEACCES: return "WSAEACCES";
     case WSAEADDRINUSE: return "WSAEADDRINUSE";
     case WSAEADDRNOTAVAIL: return "WSAEADDRNOTAVAIL";
@@ -54,13 +56,18 @@ static const char *wsa_error_name(int code)
     case WSAEINVAL: return "WSAEINVAL";
     case WSAEMFILE: return "WSAEMFILE";
     case WSAENETDOWN: return "WSAENETDOWN";
+    case WSAENETRESET: return "WSAENETRESET";
     case WSAENOBUFS: return "WSAENOBUFS";
     case WSAENOTCONN: return "WSAENOTCONN";
     case WSAENOTSOCK: return "WSAENOTSOCK";
     case WSAESHUTDOWN: return "WSAESHUTDOWN";
     case WSAETIMEDOUT: return "WSAETIMEDOUT";
+    case WSAEWOULDBLOCK: return "WSAEWOULDBLOCK";
     case WSASYSNOTREADY: return "WSASYSNOTREADY";
     case WSAVERNOTSUPPORTED: return "WSAVERNOTSUPPORTED";
+    case WSA_INVALID_HANDLE: return "WSA_INVALID_HANDLE";
+    case WSA_IO_INCOMPLETE: return "WSA_IO_INCOMPLETE";
+    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
     default: return "error";
     }
 }
@@ -82,14 +89,15 @@ static void print_error(const char *call, const char *subject, int code)
     fprintf(stderr, "%s%s%s: %s (%d)%s%s\n", call, subject[0] ? " " : "", subject,
             wsa_error_name(code), code, len > 0 ? ": " : "", text);
 }
-
 // [print_error]
 
 // [parse_options]
 /** \brief The usage line, on stderr, for a command line we do not understand. */
 static void print_usage(void)
 {
-    fprintf(stderr, "usage: %s [port [address]]   (port 0-65535, default %d; numeric IPv4 address, default %s)\n",
+    fprintf(stderr,
+            "usage: %s [port [address]]   (port 0-65535, default %d;"
+            " numeric IPv4 address, default %s)\n",
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
@@ -237,12 +245,7 @@ static void serve_client(SOCKET client, const char *peer)
             print_error("recv", peer, WSAGetLastError());
             break;
         }
-#ifdef LAB_MISTAKE_STRING_BUFFER
-        /* Lab build (tests/labs.def): the classic mistake, the bytes taken for a C string. */
-        error = send_all(client, buffer, (int)strnlen(buffer, (size_t)received));
-#else
         error = send_all(client, buffer, received);
-#endif
         if (error != 0) {
             print_error("send", peer, error);
             break;
@@ -270,8 +273,8 @@ static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
  */
 static int listener_is_broken(int error)
 {
-    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT || error == WSANOTINITIALISED ||
-           error == WSAENETDOWN;
+    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||
+           error == WSANOTINITIALISED || error == WSAENETDOWN;
 }
 
 /**

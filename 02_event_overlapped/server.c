@@ -3,27 +3,14 @@
  * \brief Lesson 02: overlapped I/O signalled through event objects; one
  * thread serves up to 63 clients at once.
  *
- * Abstract. One thread waits with WSAWaitForMultipleEvents() on an array of
- * at most WSA_MAXIMUM_WAIT_EVENTS (64) events. Slot 0 is the listening
- * socket's event (WSAEventSelect FD_ACCEPT); slots 1 to 63 are clients. Each
- * client has exactly one overlapped operation in flight at any time: a
- * WSARecv(), or a WSASend() of what that receive brought, continued until
- * every byte went back, then the next WSARecv().
- *
- * Per-connection state is a struct client: the socket, its event, the buffer
- * and how much of it was received and sent back. Per-operation state is the
- * WSAOVERLAPPED inside it (one, since one operation at a time), whose hEvent
- * is the client's event. A client, its socket and its event are freed
- * together by client_free() when its slot is freed, and only when no
- * operation is in flight (or after waiting for the one that is), because the
- * system writes into the WSAOVERLAPPED and the buffer until it completes.
- *
- * The program stops on Ctrl+C (the system ends the process and closes its
- * sockets) or when the listening socket breaks; then it closes every client,
- * frees everything and exits with 1.
- *
- * The limit this lesson leaves is the point of lesson 03: one wait covers 64
- * events, so the 64th client at once is turned away (accepted and closed).
+ * Abstract. One thread waits with WSAWaitForMultipleEvents() on at most 64
+ * events: slot 0 is the listener's (FD_ACCEPT), slots 1 to 63 are clients.
+ * A struct connection (per-connection state) holds the socket, its event and
+ * the buffer, with the one WSAOVERLAPPED (per-operation state) of its one
+ * operation in flight: a receive, then sends until every byte went back.
+ * free_connection() frees it when its slot is freed, never while an operation
+ * is in flight. Ctrl+C ends the process; a broken listener ends the loop.
+ * The limit left for lesson 03: the 64th client at once is turned away.
  */
 /** Leave the rarely used parts of windows.h out (among them the old winsock.h). */
 #define WIN32_LEAN_AND_MEAN
@@ -42,48 +29,45 @@
 #define DEFAULT_PORT 5000
 /** Loopback by default: a lab machine must not expose a server by accident. */
 #define DEFAULT_ADDRESS "127.0.0.1"
-/** Size of each client's buffer; any size works, echo does not care. */
+/** Size of each connection's echo buffer; any size works, echo does not care. */
 #define BUFFER_SIZE (64 * 1024)
 /** The slot of the listening socket's event: the first of the wait array. */
 #define LISTENER_SLOT 0
-#ifdef LAB_MISTAKE_SIXTY_FIFTH_EVENT
-/* Lab build (tests/labs.def): one slot too many, so a 65th event reaches the wait. */
-#define SLOTS (WSA_MAXIMUM_WAIT_EVENTS + 1)
-#else
 /** Slots for events: as many as one wait takes, the listener's included. */
 #define SLOTS WSA_MAXIMUM_WAIT_EVENTS
-#endif
 /** Clients served at once: every slot but the listener's. */
 #define MAX_CLIENTS (SLOTS - 1)
 
 /** \brief What the command line asked for. */
 struct options {
-    const char *address;   /**< numeric IPv4 address to listen on */
-    unsigned short port;   /**< port to listen on; 0 lets the system choose */
+    const char *address; /**< numeric IPv4 address to listen on */
+    unsigned short port; /**< port to listen on; 0 lets the system choose */
 };
 
 // [structs]
 /** \brief Which operation a client has in flight (or had last). */
-enum client_state {
-    RECEIVING,             /**< a WSARecv() into the whole buffer */
-    SENDING                /**< a WSASend() of the bytes not yet sent back */
+enum op {
+    OP_RECV, /**< a WSARecv() into the whole buffer */
+    OP_SEND /**< a WSASend() of the bytes not yet sent back */
 };
 
 /**
  * \brief One connected client: per-connection state with the per-operation
  * state (the WSAOVERLAPPED) inside, since it has one operation at a time.
  */
-struct client {
-    SOCKET socket;               /**< closed by client_free() */
-    WSAEVENT event;              /**< overlapped.hEvent, and its slot's event; closed by client_free() */
-    WSAOVERLAPPED overlapped;    /**< of the operation in flight: must stay valid until it completes */
-    WSABUF wsabuf;               /**< the part of buffer that operation reads into or sends from */
-    enum client_state state;     /**< which operation that is */
-    int in_flight;               /**< 1 from a successful post until its result is collected */
-    DWORD received;              /**< bytes the last receive put in buffer */
-    DWORD sent;                  /**< how many of them went back already */
-    char peer[64];               /**< "client ADDRESS:PORT", for messages */
-    char buffer[BUFFER_SIZE];    /**< raw bytes, not a string: no NUL at the end, NULs inside */
+struct connection {
+    SOCKET socket; /**< closed by free_connection() */
+    /** overlapped.hEvent, and its slot's event; closed by free_connection() */
+    WSAEVENT event;
+    /** of the operation in flight: must stay valid until it completes */
+    WSAOVERLAPPED overlapped;
+    WSABUF wsabuf; /**< the part of buffer that operation reads into or sends from */
+    enum op op; /**< which operation that is */
+    int in_flight; /**< 1 from a successful post until its result is collected */
+    DWORD received; /**< bytes the last receive put in `buffer` */
+    DWORD sent; /**< of those, bytes already echoed */
+    char peer[64]; /**< "client ADDRESS:PORT", for error messages */
+    char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
 };
 
 /**
@@ -92,22 +76,26 @@ struct client {
  * WSAWaitForMultipleEvents() takes a plain array of valid handles.
  */
 struct server {
-    SOCKET listener;                                 /**< closed by main() */
-    char where[64];                                  /**< "ADDRESS:PORT" it listens on, for messages */
-    DWORD count;                                     /**< slots in use, the listener's included */
-    WSAEVENT events[SLOTS];                          /**< [0]: the listener's (main() closes it); then clients' */
-    struct client *clients[SLOTS];                   /**< [0] unused: slot 0 is the listener */
+    SOCKET listener; /**< closed by main() */
+    /** "ADDRESS:PORT" it listens on, for messages */
+    char where[64];
+    DWORD count; /**< slots in use, the listener's included */
+    /** [0]: the listener's (main() closes it); then clients' */
+    WSAEVENT events[SLOTS];
+    struct connection *clients[SLOTS]; /**< [0] unused: slot 0 is the listener */
 };
 // [structs]
 
 // [print_error]
 /**
- * \brief The symbolic name of the Winsock errors a student meets most, so a
- * message says `WSAEADDRINUSE` instead of only a number.
+ * \brief The symbolic name of the errors a student meets most, so a message
+ * says `WSAEADDRINUSE` instead of only a number. Running out of memory is
+ * reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
  */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
+    case ERROR_NOT_ENOUGH_MEMORY: return "ERROR_NOT_ENOUGH_MEMORY";
     case WSAEACCES: return "WSAEACCES";
     case WSAEADDRINUSE: return "WSAEADDRINUSE";
     case WSAEADDRNOTAVAIL: return "WSAEADDRNOTAVAIL";
@@ -116,6 +104,7 @@ static const char *wsa_error_name(int code)
     case WSAEINVAL: return "WSAEINVAL";
     case WSAEMFILE: return "WSAEMFILE";
     case WSAENETDOWN: return "WSAENETDOWN";
+    case WSAENETRESET: return "WSAENETRESET";
     case WSAENOBUFS: return "WSAENOBUFS";
     case WSAENOTCONN: return "WSAENOTCONN";
     case WSAENOTSOCK: return "WSAENOTSOCK";
@@ -126,7 +115,6 @@ static const char *wsa_error_name(int code)
     case WSAVERNOTSUPPORTED: return "WSAVERNOTSUPPORTED";
     case WSA_INVALID_HANDLE: return "WSA_INVALID_HANDLE";
     case WSA_IO_INCOMPLETE: return "WSA_IO_INCOMPLETE";
-    case WSA_NOT_ENOUGH_MEMORY: return "WSA_NOT_ENOUGH_MEMORY";
     case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
     default: return "error";
     }
@@ -149,14 +137,15 @@ static void print_error(const char *call, const char *subject, int code)
     fprintf(stderr, "%s%s%s: %s (%d)%s%s\n", call, subject[0] ? " " : "", subject,
             wsa_error_name(code), code, len > 0 ? ": " : "", text);
 }
-
 // [print_error]
 
 // [parse_options]
 /** \brief The usage line, on stderr, for a command line we do not understand. */
 static void print_usage(void)
 {
-    fprintf(stderr, "usage: %s [port [address]]   (port 0-65535, default %d; numeric IPv4 address, default %s)\n",
+    fprintf(stderr,
+            "usage: %s [port [address]]   (port 0-65535, default %d;"
+            " numeric IPv4 address, default %s)\n",
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
@@ -200,7 +189,8 @@ static int parse_options(int argc, char **argv, struct options *opts)
  * INVALID_SOCKET after printing which call failed. The caller owns the socket
  * and closes it; \p accept_event stays the caller's too.
  */
-static SOCKET open_listener(const struct options *opts, WSAEVENT accept_event, char *where, size_t where_size)
+static SOCKET open_listener(const struct options *opts, WSAEVENT accept_event, char *where,
+                            size_t where_size)
 {
     SOCKADDR_IN addr;
     int addr_len = (int)sizeof addr;
@@ -272,184 +262,171 @@ static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
     snprintf(out, out_size, "client %s:%u", host, (unsigned)ntohs(addr->sin_port));
 }
 
-// [client_new]
+// [lifetime]
 /**
- * \brief Allocate a client for the accepted \p socket, with its own event.
- * Returns NULL after printing why; the socket then stays the caller's.
- * On success the client owns the socket: client_free() closes it.
+ * \brief A connection for the accepted \p socket, with its own event; NULL
+ * after printing why. From here it owns \p socket: free_connection() closes it.
  */
-static struct client *client_new(SOCKET socket, const char *peer)
+static struct connection *new_connection(SOCKET socket, const char *peer)
 {
-    /* Freed by client_free(), when the client's slot is freed. */
-    struct client *c = malloc(sizeof *c);
+    /* Freed by free_connection(), when the client's slot is freed. */
+    struct connection *conn = malloc(sizeof *conn);
 
-    if (c == NULL) {
-        fprintf(stderr, "%s: out of memory for its buffer\n", peer);
+    if (conn == NULL) {
+        print_error("malloc", peer, ERROR_NOT_ENOUGH_MEMORY);
         return NULL;
     }
-    memset(c, 0, offsetof(struct client, buffer)); /* everything but the buffer */
-    /* A manual-reset event, not signalled: closed by client_free(). */
-    c->event = WSACreateEvent();
-    if (c->event == WSA_INVALID_EVENT) {
+    memset(conn, 0, offsetof(struct connection, buffer)); /* everything but the buffer */
+    /* A manual-reset event, not signalled: closed by free_connection(). */
+    conn->event = WSACreateEvent();
+    if (conn->event == WSA_INVALID_EVENT) {
         print_error("WSACreateEvent", peer, WSAGetLastError());
-        free(c);
+        free(conn);
         return NULL;
     }
-    c->socket = socket;
-    snprintf(c->peer, sizeof c->peer, "%s", peer);
-    return c;
+    conn->socket = socket;
+    snprintf(conn->peer, sizeof conn->peer, "%s", peer);
+    return conn;
 }
 
 /**
- * \brief Close the client's socket, wait for its operation if one is still
- * in flight, then close its event and free it.
- *
- * Freeing a WSAOVERLAPPED (and the buffer) while its operation is pending is
- * a classic mistake: the system writes the result into it when the operation
- * ends, into memory that is someone else's by then. This program collects
- * every completion before it closes a client; only the end of the program
- * closes clients with a receive in flight, and it waits here for each.
+ * \brief Close the client's socket, wait for its operation if one is still in
+ * flight (the system writes into the OVERLAPPED until it ends), free the rest.
  */
-static void client_free(struct client *c)
+static void free_connection(struct connection *conn)
 {
-    if (closesocket(c->socket) == SOCKET_ERROR)
-        print_error("closesocket", c->peer, WSAGetLastError());
-    if (c->in_flight) {
+    if (closesocket(conn->socket) == SOCKET_ERROR)
+        print_error("closesocket", conn->peer, WSAGetLastError());
+    if (conn->in_flight) {
         /* closesocket() cancels the operation; its end sets the event. Wait on
          * the event, not WSAGetOverlappedResult(): the socket is gone. */
-        if (WSAWaitForMultipleEvents(1, &c->event, TRUE, WSA_INFINITE, FALSE) == WSA_WAIT_FAILED) {
-            print_error("WSAWaitForMultipleEvents", c->peer, WSAGetLastError());
+        if (WSAWaitForMultipleEvents(1, &conn->event, TRUE, WSA_INFINITE, FALSE) ==
+            WSA_WAIT_FAILED) {
+            print_error("WSAWaitForMultipleEvents", conn->peer, WSAGetLastError());
             return; /* not knowing whether it ended, leaking is the safe choice */
         }
     }
-    if (!WSACloseEvent(c->event))
-        print_error("WSACloseEvent", c->peer, WSAGetLastError());
-    free(c);
+    if (!WSACloseEvent(conn->event))
+        print_error("WSACloseEvent", conn->peer, WSAGetLastError());
+    free(conn);
 }
-// [client_new]
+// [lifetime]
 
-// [post]
+// [post_recv]
 /**
- * \brief The outcome of a WSARecv() or WSASend() just posted with
- * \p c->overlapped: 0 when the operation is under way, or its error.
- *
- * Three outcomes, and two of them mean the same here. Done at once (0) or
- * pending (WSA_IO_PENDING): either way the system sets the event when it is
- * done (an operation that completed at once has set it already), and the
- * result is collected there, in on_client_event(). Handling an immediate
- * completion here as well would handle it twice. Failed: nothing is in
- * flight, the caller closes the client.
+ * \brief The outcome of a WSARecv() or WSASend() just posted: 0 when it is
+ * under way (done at once or pending: either way its event is set when it is
+ * done, and on_client_event() collects it, once), or its error.
  */
-static int started_or_error(struct client *c, int rc)
+static int started_or_error(struct connection *conn, int rc)
 {
     int error;
 
     if (rc == 0) {
-        c->in_flight = 1; /* done already: the event is set, collected like any other */
+        conn->in_flight = 1; /* done already: the event is set, collected like any other */
         return 0;
     }
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING) {
-        c->in_flight = 1; /* under way: the event is set when it is done */
+        conn->in_flight = 1; /* under way: the event is set when it is done */
         return 0;
     }
     return error; /* failed: nothing in flight */
 }
 
 /**
- * \brief Ready the client's WSAOVERLAPPED for a new operation: its event not
- * signalled, its other fields zero.
- *
- * The event is manual-reset: nothing un-signals it but us. Resetting it here,
- * when no operation is in flight, cannot lose a completion.
+ * \brief Ready the WSAOVERLAPPED for a new operation: zeroed, its event reset
+ * (manual-reset, and nothing is in flight now, so no completion is lost).
  */
-static int prepare_overlapped(struct client *c)
+static int prepare_overlapped(struct connection *conn)
 {
-    if (!WSAResetEvent(c->event))
+    if (!WSAResetEvent(conn->event))
         return WSAGetLastError();
-    memset(&c->overlapped, 0, sizeof c->overlapped);
-    c->overlapped.hEvent = c->event;
+    memset(&conn->overlapped, 0, sizeof conn->overlapped);
+    conn->overlapped.hEvent = conn->event;
     return 0;
 }
 
 /** \brief Post one overlapped receive into the whole buffer. Returns 0 or the error. */
-static int post_recv(struct client *c)
+static int post_recv(struct connection *conn)
 {
     DWORD flags = 0; /* in and out: WSARecv reads it, so it must be set */
-    int error = prepare_overlapped(c);
+    int error = prepare_overlapped(conn);
 
     if (error != 0)
         return error;
-    c->state = RECEIVING;
-    c->wsabuf.buf = c->buffer;
-    c->wsabuf.len = (ULONG)sizeof c->buffer;
+    conn->op = OP_RECV;
+    conn->wsabuf.buf = conn->buffer;
+    conn->wsabuf.len = (ULONG)sizeof conn->buffer;
     /* NULL for the byte count: with an OVERLAPPED it comes from WSAGetOverlappedResult(). */
-    return started_or_error(c, WSARecv(c->socket, &c->wsabuf, 1, NULL, &flags, &c->overlapped, NULL));
+    return started_or_error(
+        conn, WSARecv(conn->socket, &conn->wsabuf, 1, NULL, &flags, &conn->overlapped, NULL));
 }
+// [post_recv]
 
+// [post_send_rest]
 /**
  * \brief Post one overlapped send of the bytes of the last receive that have
  * not gone back yet. Returns 0 or the error.
  */
-static int post_send_rest(struct client *c)
+static int post_send_rest(struct connection *conn)
 {
-    int error = prepare_overlapped(c);
+    int error = prepare_overlapped(conn);
 
     if (error != 0)
         return error;
-    c->state = SENDING;
-    c->wsabuf.buf = c->buffer + c->sent;
-    c->wsabuf.len = (ULONG)(c->received - c->sent);
-    return started_or_error(c, WSASend(c->socket, &c->wsabuf, 1, NULL, 0, &c->overlapped, NULL));
+    conn->op = OP_SEND;
+    conn->wsabuf.buf = conn->buffer + conn->sent;
+    conn->wsabuf.len = (ULONG)(conn->received - conn->sent);
+    return started_or_error(
+        conn, WSASend(conn->socket, &conn->wsabuf, 1, NULL, 0, &conn->overlapped, NULL));
 }
-// [post]
+// [post_send_rest]
 
-// [complete]
+// [on_complete]
 /**
  * \brief A receive brought \p bytes: send them back, or finish on the
  * client's FIN. Returns 0 while the client goes on, -1 when it is done.
  */
-static int on_recv_complete(struct client *c, DWORD bytes)
+static int on_recv_complete(struct connection *conn, DWORD bytes)
 {
     int error;
 
     if (bytes == 0) {
         /* FIN: everything the client sent has gone back already (we receive
          * only when nothing is owed), so finish our direction too. */
-        if (shutdown(c->socket, SD_SEND) == SOCKET_ERROR)
-            print_error("shutdown", c->peer, WSAGetLastError());
+        if (shutdown(conn->socket, SD_SEND) == SOCKET_ERROR)
+            print_error("shutdown", conn->peer, WSAGetLastError());
         return -1;
     }
-    c->received = bytes;
-    c->sent = 0;
-    error = post_send_rest(c);
+    conn->received = bytes;
+    conn->sent = 0;
+    error = post_send_rest(conn);
     if (error != 0) {
-        print_error("WSASend", c->peer, error);
+        print_error("WSASend", conn->peer, error);
         return -1;
     }
     return 0;
 }
 
 /**
- * \brief A send took \p bytes. Send the rest if it took less than asked;
- * receive again only once every byte went back, so a receive never
- * overwrites bytes still owed. Returns 0 while the client goes on, -1 when
- * it is done.
+ * \brief A send took \p bytes: send the rest, or receive again once every
+ * byte went back. Returns 0 while the client goes on, -1 when it is done.
  */
-static int on_send_complete(struct client *c, DWORD bytes)
+static int on_send_complete(struct connection *conn, DWORD bytes)
 {
     int error;
 
-    c->sent += bytes;
-    if (c->sent < c->received) {
+    conn->sent += bytes;
+    if (conn->sent < conn->received) {
         /* Fewer bytes than asked: normal for an overlapped send, not an error. */
-        error = post_send_rest(c);
+        error = post_send_rest(conn);
         if (error != 0)
-            print_error("WSASend", c->peer, error);
+            print_error("WSASend", conn->peer, error);
     } else {
-        error = post_recv(c);
+        error = post_recv(conn);
         if (error != 0)
-            print_error("WSARecv", c->peer, error);
+            print_error("WSARecv", conn->peer, error);
     }
     return error != 0 ? -1 : 0;
 }
@@ -459,13 +436,13 @@ static int on_send_complete(struct client *c, DWORD bytes)
  * post the next one. Returns 0 while the client goes on, -1 when its slot
  * must be freed.
  */
-static int on_client_event(struct client *c)
+static int on_client_event(struct connection *conn)
 {
     DWORD bytes = 0, flags = 0;
 
     /* fWait FALSE: the event is set, so the operation is done; waiting here
      * would block every other client if it were not. */
-    if (!WSAGetOverlappedResult(c->socket, &c->overlapped, &bytes, FALSE, &flags)) {
+    if (!WSAGetOverlappedResult(conn->socket, &conn->overlapped, &bytes, FALSE, &flags)) {
         int error = WSAGetLastError();
 
         /* Still running though its event is set: nothing in this program sets
@@ -473,38 +450,34 @@ static int on_client_event(struct client *c)
          * in use. Leave it; a later pass collects it. */
         if (error == WSA_IO_INCOMPLETE)
             return 0;
-        c->in_flight = 0;
+        conn->in_flight = 0;
         /* A reset or a network error is this client's problem only. */
-        print_error(c->state == RECEIVING ? "WSARecv" : "WSASend", c->peer, error);
+        print_error(conn->op == OP_RECV ? "WSARecv" : "WSASend", conn->peer, error);
         return -1;
     }
-    c->in_flight = 0;
-    return c->state == RECEIVING ? on_recv_complete(c, bytes) : on_send_complete(c, bytes);
+    conn->in_flight = 0;
+    return conn->op == OP_RECV ? on_recv_complete(conn, bytes) : on_send_complete(conn, bytes);
 }
-// [complete]
+// [on_complete]
 
 // [slots]
-/** \brief Put \p c in the first free slot: the end of the array. */
-static void add_slot(struct server *server, struct client *c)
+/** \brief Put \p conn in the first free slot: the end of the array. */
+static void add_slot(struct server *server, struct connection *conn)
 {
-    server->events[server->count] = c->event;
-    server->clients[server->count] = c;
+    server->events[server->count] = conn->event;
+    server->clients[server->count] = conn;
     server->count++;
 }
 
 /**
- * \brief Free the client in \p slot and keep the array without holes: the
+ * \brief Free the client in \p slot and keep the arrays without holes: the
  * last client moves into the freed slot, its event with it.
- *
- * Moving one array and not the other, or forgetting to shrink the count, is
- * the classic bug here: the wait then reports one client's event and the
- * program serves another, or waits on a closed handle.
  */
 static void free_slot(struct server *server, DWORD slot)
 {
     DWORD last = server->count - 1;
 
-    client_free(server->clients[slot]);
+    free_connection(server->clients[slot]);
     server->events[slot] = server->events[last];
     server->clients[slot] = server->clients[last];
     server->events[last] = WSA_INVALID_EVENT;
@@ -528,7 +501,8 @@ static DWORD next_set_slot(const struct server *server, DWORD from)
     rc = WSAWaitForMultipleEvents(server->count - from, &server->events[from], FALSE, 0, FALSE);
     if (rc - WSA_WAIT_EVENT_0 < server->count - from) /* WSA_WAIT_EVENT_0 + i: slot from + i */
         return from + (rc - WSA_WAIT_EVENT_0);
-    return server->count; /* WSA_WAIT_TIMEOUT: none is set (a failure shows in the next main wait) */
+    return server
+        ->count; /* WSA_WAIT_TIMEOUT: none is set (a failure shows in the next main wait) */
 }
 
 /** \brief Serve every client slot from \p from (1 or more) on whose event is set. */
@@ -563,7 +537,7 @@ static void turn_away(SOCKET client, const char *peer)
  */
 static void take_client(struct server *server, SOCKET socket, const char *peer)
 {
-    struct client *c;
+    struct connection *conn;
     int error;
 
     /* The accepted socket inherits the listener's WSAEventSelect: FD_ACCEPT
@@ -573,16 +547,16 @@ static void take_client(struct server *server, SOCKET socket, const char *peer)
         print_error("WSAEventSelect", peer, WSAGetLastError());
         goto fail;
     }
-    c = client_new(socket, peer);
-    if (c == NULL)
+    conn = new_connection(socket, peer);
+    if (conn == NULL)
         goto fail;
-    error = post_recv(c);
+    error = post_recv(conn);
     if (error != 0) {
         print_error("WSARecv", peer, error);
-        client_free(c); /* closes the socket; nothing is in flight */
+        free_connection(conn); /* closes the socket; nothing is in flight */
         return;
     }
-    add_slot(server, c);
+    add_slot(server, conn);
     return;
 
 fail:
@@ -596,21 +570,14 @@ fail:
  */
 static int listener_is_broken(int error)
 {
-    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT || error == WSANOTINITIALISED ||
-           error == WSAENETDOWN;
+    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||
+           error == WSANOTINITIALISED || error == WSAENETDOWN;
 }
 
 /**
- * \brief The listener's event is set: accept one waiting client, and give it
- * a slot or turn it away. Returns -1 when the listener is broken.
- *
- * One per wake-up, not a loop until WSAEWOULDBLOCK. FD_ACCEPT is
- * level-triggered: when more clients wait, accept() sets the event again and
- * the next round takes the next one, after the clients have had their turn.
- * And Wine 8 needs it: there, FD_ACCEPT can be reported for a connection that
- * a second accept() in the same round already took, and the accept() that
- * then fails with WSAEWOULDBLOCK does not re-arm FD_ACCEPT as it does on
- * Windows, so the listener's event would never be set again.
+ * \brief The listener's event is set: accept one waiting client (one per
+ * round: FD_ACCEPT is level-triggered, and Wine needs it, see the text), and
+ * give it a slot or turn it away. Returns -1 when the listener is broken.
  */
 static int accept_one_client(struct server *server)
 {
@@ -621,7 +588,8 @@ static int accept_one_client(struct server *server)
     SOCKET client;
 
     /* Reads and clears what happened, and resets the event, in one step. */
-    if (WSAEnumNetworkEvents(server->listener, server->events[LISTENER_SLOT], &happened) == SOCKET_ERROR) {
+    if (WSAEnumNetworkEvents(server->listener, server->events[LISTENER_SLOT], &happened) ==
+        SOCKET_ERROR) {
         print_error("WSAEnumNetworkEvents", server->where, WSAGetLastError());
         return -1;
     }
@@ -663,13 +631,9 @@ static int accept_one_client(struct server *server)
 
 // [event_loop]
 /**
- * \brief After a wake-up that reported slot \p first: serve every client
- * slot from there on whose event is set, then the listener if its event is.
- * Returns -1 when the listener is broken.
- *
- * The wait reports only the lowest set slot. Serving that one alone and
- * waiting again lets busy clients in low slots, whose events are set again
- * and again, starve every client above them.
+ * \brief After a wake-up that reported slot \p first: serve every set slot
+ * from there on, not only the first (low slots would starve the others), then
+ * the listener. Returns -1 when the listener is broken.
  */
 static int serve_set_slots(struct server *server, DWORD first)
 {
@@ -688,7 +652,8 @@ static int serve_set_slots(struct server *server, DWORD first)
 static void serve_clients(struct server *server)
 {
     for (;;) {
-        DWORD rc = WSAWaitForMultipleEvents(server->count, server->events, FALSE, WSA_INFINITE, FALSE);
+        DWORD rc =
+            WSAWaitForMultipleEvents(server->count, server->events, FALSE, WSA_INFINITE, FALSE);
 
         if (rc == WSA_WAIT_FAILED) {
             print_error("WSAWaitForMultipleEvents", server->where, WSAGetLastError());
@@ -737,7 +702,8 @@ int main(int argc, char **argv)
         return 1;
     }
     server.count = 1;
-    server.listener = open_listener(&opts, server.events[LISTENER_SLOT], server.where, sizeof server.where);
+    server.listener =
+        open_listener(&opts, server.events[LISTENER_SLOT], server.where, sizeof server.where);
     if (server.listener != INVALID_SOCKET) {
         serve_clients(&server);
         while (server.count > 1)

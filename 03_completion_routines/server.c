@@ -3,32 +3,14 @@
  * \brief Lesson 03: overlapped I/O with completion routines; one I/O thread
  * serves every client.
  *
- * Abstract. Two threads. The main thread blocks in accept() and hands each
- * new socket to the I/O thread with QueueUserAPC(). The I/O thread does
- * nothing but wait alertably (SleepEx(INFINITE, TRUE)); in that wait the
- * system runs, one after the other, the APCs queued to it: add_client() for a
- * new socket, and the completion routines of the WSARecv/WSASend calls this
- * thread issued. Every routine posts the connection's next operation and
- * returns to the wait. No event objects, so no 64-handle limit.
- *
- * Per-connection state is struct connection (socket, buffer, counts); the
- * per-operation state is the WSAOVERLAPPED inside it, used by one operation
- * at a time: a receive, then sends until all of it went out, then the next
- * receive. Ownership: a new socket belongs to the accept thread until
- * QueueUserAPC() succeeds, then to the I/O thread. Only the I/O thread
- * touches a connection. It is closed and freed in one place,
- * close_connection(), called by a routine that has just seen the one
- * outstanding operation complete and posts no other, or right after a post
- * that failed (no routine comes then): never while an operation is pending.
- *
- * The program stops on Ctrl+C (the system ends the process, which closes its
- * sockets and frees its memory) or when the listening socket breaks: main()
- * returns and the I/O thread ends with the process. A graceful shutdown that
- * waits for every operation is lesson 06.
- *
- * The limit this lesson leaves is the point of lesson 04: every routine runs
- * on the one I/O thread, so one slow routine delays every client, and a
- * second processor core has nothing to do.
+ * Abstract. The main thread accepts and hands each new connection to the I/O
+ * thread with QueueUserAPC(); the I/O thread waits alertably in SleepEx(),
+ * where the system runs add_client() and the completion routines of the
+ * operations it posted. A struct connection (per-connection state) holds the
+ * WSAOVERLAPPED (per-operation state) of its one operation; only the I/O
+ * thread touches it, and free_connection() frees it when no operation is
+ * pending. Ctrl+C ends the process; a broken listener ends main().
+ * The limit left for lesson 04: one thread runs every routine.
  */
 /** Leave the rarely used parts of windows.h out (among them the old winsock.h). */
 #define WIN32_LEAN_AND_MEAN
@@ -37,7 +19,6 @@
 #include <windows.h>
 #include <process.h>
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,49 +29,43 @@
 #define DEFAULT_PORT 5000
 /** Loopback by default: a lab machine must not expose a server by accident. */
 #define DEFAULT_ADDRESS "127.0.0.1"
-/**
- * Size of each connection's buffer. Every connection now has its own, so the
- * size is paid once per client: 16 KiB times 1000 clients is 16 MiB.
- */
+/** Size of each connection's echo buffer: with thousands of clients it is most of the memory. */
 #define BUFFER_SIZE (16 * 1024)
 
 /** \brief What the command line asked for. */
 struct options {
-    const char *address;   /**< numeric IPv4 address to listen on */
-    unsigned short port;   /**< port to listen on; 0 lets the system choose */
+    const char *address; /**< numeric IPv4 address to listen on */
+    unsigned short port; /**< port to listen on; 0 lets the system choose */
 };
 
-// [connection]
-/**
- * \brief One client: its socket, its buffer, and the one operation it has
- * outstanding at any time. Created by add_client(), freed by
- * close_connection(), touched only by the I/O thread.
- */
+// [structs]
+/** \brief One client and its one operation in flight; touched only by the I/O thread. */
 struct connection {
-    SOCKET socket;            /**< closed by close_connection() */
-    /** The outstanding operation's: the system writes to it until the
-     * operation's routine runs, so it is zeroed before each post and the
-     * connection is never freed while an operation is pending. Not the first
-     * field on purpose: CONTAINING_RECORD finds the connection wherever it is. */
+    SOCKET socket; /**< closed by free_connection() */
+    /** Written by the system until the routine runs. Not first, on purpose: CONTAINING_RECORD. */
     WSAOVERLAPPED overlapped;
-    WSABUF wsabuf;            /**< what the current operation receives into or sends from */
-    DWORD recv_flags;         /**< WSARecv's in/out flags: kept with the operation, not on a stack */
-    DWORD received;           /**< bytes the last receive put in buffer */
-    DWORD sent;               /**< how many of them have been sent back so far */
-    char peer[64];            /**< "client ADDRESS:PORT", for error messages */
+    WSABUF wsabuf; /**< what the current operation receives into or sends from */
+    DWORD received; /**< bytes the last receive put in `buffer` */
+    DWORD sent; /**< of those, bytes already echoed */
+    char peer[64]; /**< "client ADDRESS:PORT", for error messages */
     char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
 };
-// [connection]
+// [structs]
+
+/* The routines and the posts call each other: the routines are named first. */
+static void CALLBACK on_recv_complete(DWORD, DWORD, LPWSAOVERLAPPED, DWORD);
+static void CALLBACK on_send_complete(DWORD, DWORD, LPWSAOVERLAPPED, DWORD);
 
 // [print_error]
 /**
- * \brief The symbolic name of the Winsock errors a student meets most, so a
- * message says `WSAEADDRINUSE` instead of only a number.
+ * \brief The symbolic name of the errors a student meets most, so a message
+ * says `WSAEADDRINUSE` instead of only a number. Running out of memory is
+ * reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
  */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
-    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
+    case ERROR_NOT_ENOUGH_MEMORY: return "ERROR_NOT_ENOUGH_MEMORY";
     case WSAEACCES: return "WSAEACCES";
     case WSAEADDRINUSE: return "WSAEADDRINUSE";
     case WSAEADDRNOTAVAIL: return "WSAEADDRNOTAVAIL";
@@ -105,8 +80,12 @@ static const char *wsa_error_name(int code)
     case WSAENOTSOCK: return "WSAENOTSOCK";
     case WSAESHUTDOWN: return "WSAESHUTDOWN";
     case WSAETIMEDOUT: return "WSAETIMEDOUT";
+    case WSAEWOULDBLOCK: return "WSAEWOULDBLOCK";
     case WSASYSNOTREADY: return "WSASYSNOTREADY";
     case WSAVERNOTSUPPORTED: return "WSAVERNOTSUPPORTED";
+    case WSA_INVALID_HANDLE: return "WSA_INVALID_HANDLE";
+    case WSA_IO_INCOMPLETE: return "WSA_IO_INCOMPLETE";
+    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
     default: return "error";
     }
 }
@@ -128,14 +107,15 @@ static void print_error(const char *call, const char *subject, int code)
     fprintf(stderr, "%s%s%s: %s (%d)%s%s\n", call, subject[0] ? " " : "", subject,
             wsa_error_name(code), code, len > 0 ? ": " : "", text);
 }
-
 // [print_error]
 
 // [parse_options]
 /** \brief The usage line, on stderr, for a command line we do not understand. */
 static void print_usage(void)
 {
-    fprintf(stderr, "usage: %s [port [address]]   (port 0-65535, default %d; numeric IPv4 address, default %s)\n",
+    fprintf(stderr,
+            "usage: %s [port [address]]   (port 0-65535, default %d;"
+            " numeric IPv4 address, default %s)\n",
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
@@ -169,14 +149,14 @@ static int parse_options(int argc, char **argv, struct options *opts)
 }
 // [parse_options]
 
+// [open_listener]
 /**
  * \brief Create the listening socket, bind it, listen, and print the
  * `listening on ADDRESS:PORT` line with the port the system really gave.
  *
  * Writes the real "ADDRESS:PORT" into \p where, for later messages. Returns
  * INVALID_SOCKET after printing which call failed. The caller owns the socket
- * and closes it. socket() makes an overlapped-capable socket, and so are the
- * sockets accept() returns from it: no WSASocket(WSA_FLAG_OVERLAPPED) needed.
+ * and closes it.
  */
 static SOCKET open_listener(const struct options *opts, char *where, size_t where_size)
 {
@@ -230,74 +210,70 @@ fail:
     (void)closesocket(listener); /* already failing: the first error is the one to report */
     return INVALID_SOCKET;
 }
+// [open_listener]
 
-/**
- * \brief Write "client ADDRESS:PORT" of the peer of \p s into \p out, for
- * error messages; "client ?" when the peer is already gone.
- */
-static void format_peer(SOCKET s, char *out, size_t out_size)
+/** \brief Write "client ADDRESS:PORT" of a peer into \p out, for error messages. */
+static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
 {
-    SOCKADDR_IN addr;
-    int addr_len = (int)sizeof addr;
     char host[INET_ADDRSTRLEN] = "?";
 
-    if (getpeername(s, (SOCKADDR *)&addr, &addr_len) == SOCKET_ERROR) {
-        snprintf(out, out_size, "client ?"); /* a reset client: its WSARecv will say so */
-        return;
-    }
-    (void)inet_ntop(AF_INET, &addr.sin_addr, host, sizeof host); /* "?" if it fails */
-    snprintf(out, out_size, "client %s:%u", host, (unsigned)ntohs(addr.sin_port));
+    (void)inet_ntop(AF_INET, &addr->sin_addr, host, sizeof host); /* "?" if it fails */
+    snprintf(out, out_size, "client %s:%u", host, (unsigned)ntohs(addr->sin_port));
 }
 
-// [close_connection]
+// [lifetime]
 /**
- * \brief Close the client's socket and free its connection.
- *
- * Only with no operation outstanding: a pending WSARecv or WSASend still
- * owns the OVERLAPPED and the buffer inside \p conn, and the system would
- * write into freed memory when it completes. Every caller has just seen the
- * one operation end (its routine is running) or fail to start.
+ * \brief A struct connection for the accepted socket \p client, with nothing
+ * pending. From here it owns \p client: free_connection() closes it.
  */
-static void close_connection(struct connection *conn)
+static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_addr)
+{
+    struct connection *conn = calloc(1, sizeof *conn);
+
+    if (conn == NULL)
+        return NULL;
+    conn->socket = client;
+    format_peer(peer_addr, conn->peer, sizeof conn->peer);
+    return conn;
+}
+
+/**
+ * \brief Close the client's socket and free its connection. Only with no
+ * operation outstanding: the system writes into the OVERLAPPED and the buffer
+ * until the operation completes.
+ */
+static void free_connection(struct connection *conn)
 {
     if (closesocket(conn->socket) == SOCKET_ERROR)
         print_error("closesocket", conn->peer, WSAGetLastError());
     free(conn);
 }
 
-/**
- * \brief The client sent FIN and everything it sent has been echoed: finish
- * our direction too, then close. closesocket() still sends what is queued.
- */
+/** \brief After the client's FIN, everything echoed: finish our direction, then close. */
 static void finish_connection(struct connection *conn)
 {
     if (shutdown(conn->socket, SD_SEND) == SOCKET_ERROR)
         print_error("shutdown", conn->peer, WSAGetLastError());
-    close_connection(conn);
+    free_connection(conn);
 }
-// [close_connection]
-
-static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags);
-static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags);
+// [lifetime]
 
 // [post_recv]
 /**
- * \brief Start a receive into the connection's buffer, completed by
- * on_recv_complete(). Returns 0 when the routine will run (whether the
- * receive finished at once or is pending), else the error: then no routine
- * will run for it and the caller must clean up.
+ * \brief Start a receive, completed by on_recv_complete(). Returns 0 when the
+ * routine will run, else the error (no routine will run: the caller cleans up).
  */
 static int post_recv(struct connection *conn)
 {
+    DWORD flags = 0; /* read by WSARecv; a late result comes to the routine, not here */
     int error;
 
     memset(&conn->overlapped, 0, sizeof conn->overlapped); /* the last operation's is spent */
     conn->wsabuf.buf = conn->buffer;
     conn->wsabuf.len = BUFFER_SIZE;
-    conn->recv_flags = 0;
     /* The byte count is NULL: with an OVERLAPPED it would only tempt us to
      * handle the bytes here, and the routine handles them anyway. */
-    if (WSARecv(conn->socket, &conn->wsabuf, 1, NULL, &conn->recv_flags, &conn->overlapped,
+    if (WSARecv(conn->socket, &conn->wsabuf, 1, NULL, &flags, &conn->overlapped,
                 on_recv_complete) == 0)
         return 0; /* done at once: the routine is queued all the same, it takes the bytes */
     error = WSAGetLastError();
@@ -313,16 +289,15 @@ static void receive_or_close(struct connection *conn)
 
     if (error != 0) {
         print_error("WSARecv", conn->peer, error);
-        close_connection(conn); /* nothing outstanding: the failed post queued no routine */
+        free_connection(conn); /* nothing outstanding: the failed post queued no routine */
     }
 }
 // [post_recv]
 
 // [post_send_rest]
 /**
- * \brief Start sending what the last receive brought and is not sent yet,
- * completed by on_send_complete(). Returns 0 when the routine will run, else
- * the error (no routine will run).
+ * \brief Start sending what is not sent back yet, completed by
+ * on_send_complete(). Returns 0 when the routine will run, else the error.
  */
 static int post_send_rest(struct connection *conn)
 {
@@ -346,30 +321,27 @@ static void send_rest_or_close(struct connection *conn)
 
     if (error != 0) {
         print_error("WSASend", conn->peer, error);
-        close_connection(conn);
+        free_connection(conn);
     }
 }
 // [post_send_rest]
 
-// [on_recv_complete]
+// [on_complete]
 /**
- * \brief A receive ended: echo what came, finish after FIN, close on error.
- *
- * A completion routine: the system calls it on the thread that called
- * WSARecv (the I/O thread), only while that thread waits alertably.
- * \p error is a Winsock error code, 0 for success.
+ * \brief A receive's routine (on the I/O thread, in its alertable wait): echo
+ * what came, finish after FIN, close on error (a Winsock code, 0 for none).
  */
-static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags)
+static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped,
+                                      DWORD flags)
 {
-    /* From the OVERLAPPED back to its connection by the field's offset: a
-     * cast would work only while the OVERLAPPED is the first field. */
+    /* Back to the connection by the field's offset: a cast needs the field first. */
     struct connection *conn = CONTAINING_RECORD(overlapped, struct connection, overlapped);
 
     (void)flags; /* no flags matter on a TCP stream */
     if (error != 0) {
         /* A reset or a network error is this client's problem only. */
         print_error("WSARecv", conn->peer, (int)error);
-        close_connection(conn);
+        free_connection(conn);
         return;
     }
     if (bytes == 0) {
@@ -380,76 +352,75 @@ static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED 
     conn->sent = 0;
     send_rest_or_close(conn);
 }
-// [on_recv_complete]
 
-// [on_send_complete]
-/**
- * \brief A send ended: send the rest if it was partial, else receive again.
- * Runs on the I/O thread, like every routine.
- */
-static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped, DWORD flags)
+/** \brief A send's routine: send the rest if it was partial, else receive again. */
+static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped,
+                                      DWORD flags)
 {
     struct connection *conn = CONTAINING_RECORD(overlapped, struct connection, overlapped);
 
     (void)flags;
     if (error != 0) {
         print_error("WSASend", conn->peer, (int)error);
-        close_connection(conn);
+        free_connection(conn);
         return;
     }
-    /* A send may complete with fewer bytes than asked: the rest would be
-     * missing from the echo if we went back to receiving now. */
+    /* A send may take fewer bytes than asked: the rest is still owed. */
     conn->sent += bytes;
     if (conn->sent < conn->received)
         send_rest_or_close(conn);
     else
         receive_or_close(conn);
 }
-// [on_send_complete]
+// [on_complete]
 
 // [add_client]
 /**
- * \brief An APC, queued by the accept thread: take over a new client's
- * socket and post its first receive. Runs on the I/O thread, so the
- * receive's routine will run there too.
- *
- * \p data is the SOCKET, passed as the one ULONG_PTR an APC gets. From here
- * on the I/O thread owns it: closed on every path, with the connection.
+ * \brief An APC queued by start_connection(): post the first receive on the
+ * I/O thread, so that its routine runs there too.
  */
 static void CALLBACK add_client(ULONG_PTR data)
 {
-    SOCKET client = (SOCKET)data;
-    /* Owned by the I/O thread; freed by close_connection() once no
-     * operation is outstanding. calloc: no stale OVERLAPPED or counts. */
-    struct connection *conn = calloc(1, sizeof *conn);
-
-    if (conn == NULL) {
-        fprintf(stderr, "calloc: no memory for a new client, closing it\n");
-        (void)closesocket(client); /* closing anyway: nothing to do if it fails */
-        return;
-    }
-    conn->socket = client;
-    format_peer(client, conn->peer, sizeof conn->peer);
-    receive_or_close(conn);
+    receive_or_close((struct connection *)data);
 }
 // [add_client]
 
 // [io_thread]
-/**
- * \brief The I/O thread: wait alertably, forever. The routines and APCs
- * queued to this thread run inside SleepEx(), one after the other, and each
- * returns here.
- */
+/** \brief The I/O thread: wait alertably, forever; the queued APCs run inside SleepEx(). */
 static unsigned __stdcall io_thread(void *unused)
 {
     (void)unused;
-    /* TRUE: alertable. With INFINITE, SleepEx() returns only after it has run
-     * the queued APCs (WAIT_IO_COMPLETION), so this loop never ends. */
+    /* TRUE: alertable. With INFINITE it returns only after running APCs. */
     while (SleepEx(INFINITE, TRUE) == WAIT_IO_COMPLETION)
         continue;
     return 0;
 }
 // [io_thread]
+
+// [start_connection]
+/**
+ * \brief Give an accepted socket to the I/O thread \p io: wrap it in a
+ * connection and queue add_client() to that thread with it. A failure closes
+ * this client only. Owns \p client.
+ */
+static void start_connection(HANDLE io, SOCKET client, const SOCKADDR_IN *peer_addr)
+{
+    struct connection *conn = new_connection(client, peer_addr);
+
+    if (conn == NULL) {
+        print_error("calloc", "a client", ERROR_NOT_ENOUGH_MEMORY);
+        (void)closesocket(client); /* out of memory already: that is the error to report */
+        return;
+    }
+    /* Handed over, not served here: a routine runs on the thread that posted
+     * its operation, and this one waits for clients, not for routines.
+     * ULONG_PTR, not DWORD: a pointer is 64 bits wide on x64. */
+    if (QueueUserAPC(add_client, io, (ULONG_PTR)conn) == 0) {
+        print_error("QueueUserAPC", conn->peer, (int)GetLastError());
+        free_connection(conn); /* still ours: add_client() will not run */
+    }
+}
+// [start_connection]
 
 // [accept_loop]
 /**
@@ -459,19 +430,21 @@ static unsigned __stdcall io_thread(void *unused)
  */
 static int listener_is_broken(int error)
 {
-    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT || error == WSANOTINITIALISED ||
-           error == WSAENETDOWN;
+    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||
+           error == WSANOTINITIALISED || error == WSAENETDOWN;
 }
 
 /**
- * \brief Accept clients and hand each to the I/O thread \p io.
- *
+ * \brief Accept clients and hand each over to be served. This thread does
+ * nothing else, which also keeps the process alive (no getchar() needed).
  * Returns only when the listening socket is broken.
  */
-static void accept_loop(SOCKET listener, const char *where, HANDLE io)
+static void accept_loop(HANDLE io, SOCKET listener, const char *where)
 {
     for (;;) {
-        SOCKET client = accept(listener, NULL, NULL);
+        SOCKADDR_IN peer_addr;
+        int peer_len = (int)sizeof peer_addr;
+        SOCKET client = accept(listener, (SOCKADDR *)&peer_addr, &peer_len);
 
         if (client == INVALID_SOCKET) {
             int error = WSAGetLastError();
@@ -485,20 +458,7 @@ static void accept_loop(SOCKET listener, const char *where, HANDLE io)
                 Sleep(100);
             continue;
         }
-        /* Not WSARecv here: its routine would be queued to this thread,
-         * which only ever waits in accept(), not one of the alertable
-         * waits, so the routine would never run.
-         * ULONG_PTR, not DWORD: a SOCKET is as wide as a pointer on x64. */
-#ifdef LAB_MISTAKE_IO_FROM_ACCEPT_THREAD
-        /* Lab build (tests/labs.def): the mistake the comment above explains. */
-        (void)io;
-        add_client((ULONG_PTR)client);
-#else
-        if (QueueUserAPC(add_client, io, (ULONG_PTR)client) == 0) {
-            print_error("QueueUserAPC", where, (int)GetLastError());
-            (void)closesocket(client); /* still ours: add_client() will not run */
-        }
-#endif
+        start_connection(io, client, &peer_addr);
     }
 }
 // [accept_loop]
@@ -535,20 +495,18 @@ int main(int argc, char **argv)
      * without a thread to serve it. The handle is what QueueUserAPC needs. */
     io = (HANDLE)_beginthreadex(NULL, 0, io_thread, NULL, 0, NULL);
     if (io == NULL) {
-        fprintf(stderr, "_beginthreadex: the I/O thread could not start: %s\n", strerror(errno));
+        print_error("_beginthreadex", "I/O thread", (int)_doserrno);
         (void)WSACleanup();
         return 1;
     }
     listener = open_listener(&opts, where, sizeof where);
-    if (listener == INVALID_SOCKET) {
-        (void)WSACleanup(); /* no client yet: the I/O thread holds no socket */
+    if (listener == INVALID_SOCKET)
         return 1;
-    }
-    accept_loop(listener, where, io); /* returns only when the listener is broken */
-    (void)closesocket(listener);      /* ending anyway: an error here changes nothing */
-    /* No WSACleanup() and no wait for the I/O thread: it never returns, and
-     * it still serves its clients with Winsock. Ending the process ends it,
-     * and the system closes the sockets. Lesson 06 shuts down gracefully. */
+    accept_loop(io, listener, where);
+    /* The listener is broken. The I/O thread still serves its clients and uses
+     * Winsock, so no WSACleanup() here: returning ends the process, its
+     * threads and its sockets. Lesson 06 stops them one by one instead. */
+    (void)closesocket(listener); /* ending anyway: an error here changes nothing */
     return 1;
 }
 // [main]

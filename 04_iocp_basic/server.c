@@ -3,35 +3,21 @@
  * \brief Lesson 04: an echo server on an I/O completion port, served by a pool
  * of worker threads.
  *
- * Abstract. The main thread creates one completion port, starts 2 x processors
- * worker threads that wait on it, then accepts clients with a blocking
- * accept(). Each accepted socket gets a struct connection (per-handle data),
- * is associated with the port with the connection's address as its completion
- * key, and gets its first receive posted. From then on the workers do
- * everything: whichever worker dequeues a completion finds the connection in
- * the key and the operation in the OVERLAPPED (a struct io, per-I/O data, with
- * an op tag saying receive or send), echoes, and posts the next operation.
- *
- * Ownership. A struct io is allocated by the post_* function that starts its
- * operation and freed by the worker that dequeues its completion (or by the
- * post itself when the call failed: then no completion comes). A struct
- * connection is created by the main thread; once its first receive is posted
- * it belongs to the workers. It counts its operations in flight (`pending`);
- * the worker that ends the last one, after the socket was closed, frees it.
- * One operation per connection is in flight at a time: receive, then send
- * those bytes (as many sends as it takes), then receive again.
- *
- * The program stops on Ctrl+C (the system ends the process, its threads and
- * its sockets) or when the listening socket breaks: then main() returns and
- * ending the process ends the workers. Stopping them one by one, with nothing
- * left allocated, is lesson 06. The limit this lesson leaves is the blocking
- * accept() in one thread: lesson 05 posts accepts to the port as well.
+ * Abstract. The main thread accepts; each socket is associated with the port,
+ * its struct connection (per-handle data) as the key, and its first receive
+ * posted. Whichever worker dequeues a completion finds the connection in the
+ * key and the operation in the OVERLAPPED, inside a struct io (per-I/O data,
+ * allocated by the post, freed by the worker that dequeues it). A connection
+ * counts its operations in flight; the one that ends the last frees it.
+ * Ctrl+C ends the process; a broken listener ends main(). The limit left
+ * for lesson 05: the blocking accept() on one thread.
  */
 /** Leave the rarely used parts of windows.h out (among them the old winsock.h). */
 #define WIN32_LEAN_AND_MEAN
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <windows.h>
+#include <process.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,15 +36,15 @@
 
 /** \brief What the command line asked for. */
 struct options {
-    const char *address;   /**< numeric IPv4 address to listen on */
-    unsigned short port;   /**< port to listen on; 0 lets the system choose */
+    const char *address; /**< numeric IPv4 address to listen on */
+    unsigned short port; /**< port to listen on; 0 lets the system choose */
 };
 
 // [structs]
 /** \brief What an operation was: the OVERLAPPED alone cannot say, the tag in its struct io does. */
 enum op {
     OP_RECV, /**< a WSARecv into the connection's buffer */
-    OP_SEND  /**< a WSASend of the part of the buffer not yet sent */
+    OP_SEND /**< a WSASend of the part of the buffer not yet sent */
 };
 
 /**
@@ -67,9 +53,11 @@ enum op {
  * the struct is neither reused nor freed before.
  */
 struct io {
-    enum op op;             /**< what completed, for the worker's dispatch */
-    OVERLAPPED overlapped;  /**< not first, on purpose: CONTAINING_RECORD finds the struct, a cast would not */
-    WSABUF wsabuf;          /**< the part of the connection's buffer this operation fills or sends */
+    enum op op; /**< what completed, for the worker's dispatch */
+    /** not first, on purpose: CONTAINING_RECORD finds the struct, a cast would not */
+    OVERLAPPED overlapped;
+    /** the part of the connection's buffer this operation fills or sends */
+    WSABUF wsabuf;
 };
 
 /**
@@ -77,30 +65,33 @@ struct io {
  * completion key, so every completion on the socket leads back here.
  */
 struct connection {
-    SOCKET socket;          /**< the client; INVALID_SOCKET once closed */
-    volatile LONG pending;  /**< operations posted and not yet finished; changed only with Interlocked* */
-    DWORD length;           /**< bytes the last receive put in `buffer` */
-    DWORD sent;             /**< of those, bytes already echoed */
-    char peer[64];          /**< "client ADDRESS:PORT", for error messages */
+    SOCKET socket; /**< the client; INVALID_SOCKET once closed */
+    /** operations posted and not yet finished; changed only with Interlocked* */
+    volatile LONG pending;
+    DWORD received; /**< bytes the last receive put in `buffer` */
+    DWORD sent; /**< of those, bytes already echoed */
+    char peer[64]; /**< "client ADDRESS:PORT", for error messages */
     char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
 };
 
 /** \brief What the main thread and the workers share: the port (and, for main, the workers). */
 struct server {
-    HANDLE port;            /**< the completion port; every client socket is associated with it */
-    HANDLE *workers;        /**< the worker threads' handles */
-    DWORD worker_count;     /**< how many workers run */
+    HANDLE port; /**< the completion port; every client socket is associated with it */
+    HANDLE *workers; /**< the worker threads' handles */
+    DWORD worker_count; /**< how many workers run */
 };
 // [structs]
 
 // [print_error]
 /**
- * \brief The symbolic name of the Winsock errors a student meets most, so a
- * message says `WSAEADDRINUSE` instead of only a number.
+ * \brief The symbolic name of the errors a student meets most, so a message
+ * says `WSAEADDRINUSE` instead of only a number. Running out of memory is
+ * reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
  */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
+    case ERROR_NOT_ENOUGH_MEMORY: return "ERROR_NOT_ENOUGH_MEMORY";
     case WSAEACCES: return "WSAEACCES";
     case WSAEADDRINUSE: return "WSAEADDRINUSE";
     case WSAEADDRNOTAVAIL: return "WSAEADDRNOTAVAIL";
@@ -115,9 +106,12 @@ static const char *wsa_error_name(int code)
     case WSAENOTSOCK: return "WSAENOTSOCK";
     case WSAESHUTDOWN: return "WSAESHUTDOWN";
     case WSAETIMEDOUT: return "WSAETIMEDOUT";
-    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
+    case WSAEWOULDBLOCK: return "WSAEWOULDBLOCK";
     case WSASYSNOTREADY: return "WSASYSNOTREADY";
     case WSAVERNOTSUPPORTED: return "WSAVERNOTSUPPORTED";
+    case WSA_INVALID_HANDLE: return "WSA_INVALID_HANDLE";
+    case WSA_IO_INCOMPLETE: return "WSA_IO_INCOMPLETE";
+    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
     default: return "error";
     }
 }
@@ -126,7 +120,6 @@ static const char *wsa_error_name(int code)
  * \brief Print one line to stderr: the call, what it was applied to, the
  * error's name, its number and the system's text for it, as in
  * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
- * Workers call it too: the C runtime writes each fprintf() to stderr whole.
  */
 static void print_error(const char *call, const char *subject, int code)
 {
@@ -146,7 +139,9 @@ static void print_error(const char *call, const char *subject, int code)
 /** \brief The usage line, on stderr, for a command line we do not understand. */
 static void print_usage(void)
 {
-    fprintf(stderr, "usage: %s [port [address]]   (port 0-65535, default %d; numeric IPv4 address, default %s)\n",
+    fprintf(stderr,
+            "usage: %s [port [address]]   (port 0-65535, default %d;"
+            " numeric IPv4 address, default %s)\n",
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
@@ -180,13 +175,12 @@ static int parse_options(int argc, char **argv, struct options *opts)
 }
 // [parse_options]
 
+// [open_listener]
 /**
  * \brief Create the listening socket, bind it, listen, and print the
  * `listening on ADDRESS:PORT` line with the port the system really gave.
  *
- * The socket is made for overlapped I/O, and accept() gives the sockets it
- * returns the same attribute, which the completion port needs. Writes the
- * real "ADDRESS:PORT" into \p where, for later messages. Returns
+ * Writes the real "ADDRESS:PORT" into \p where, for later messages. Returns
  * INVALID_SOCKET after printing which call failed. The caller owns the socket
  * and closes it.
  */
@@ -199,9 +193,9 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
     SOCKET listener;
 
     snprintf(subject, sizeof subject, "%s:%u", opts->address, (unsigned)opts->port);
-    listener = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
+    listener = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
     if (listener == INVALID_SOCKET) {
-        print_error("WSASocket", "", WSAGetLastError());
+        print_error("socket", "", WSAGetLastError());
         return INVALID_SOCKET;
     }
     /* On Windows SO_REUSEADDR would let a second program bind the same port
@@ -242,6 +236,7 @@ fail:
     (void)closesocket(listener); /* already failing: the first error is the one to report */
     return INVALID_SOCKET;
 }
+// [open_listener]
 
 /** \brief Write "client ADDRESS:PORT" of a peer into \p out, for error messages. */
 static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
@@ -282,18 +277,11 @@ static void free_io(struct io *io)
  */
 static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_addr)
 {
-#ifdef LAB_MISTAKE_KEY_AS_DWORD
-    /* Lab build (tests/labs.def): above 4 GiB, where a 64-bit Windows program's memory may well be,
-     * so a key cut to 32 bits points nowhere. Zeroed, as calloc's. */
-    struct connection *conn = VirtualAlloc(NULL, sizeof *conn, MEM_RESERVE | MEM_COMMIT | MEM_TOP_DOWN, PAGE_READWRITE);
-#else
     struct connection *conn = calloc(1, sizeof *conn);
-#endif
 
     if (conn == NULL)
         return NULL;
     conn->socket = client;
-    conn->pending = 0;
     format_peer(peer_addr, conn->peer, sizeof conn->peer);
     return conn;
 }
@@ -316,11 +304,7 @@ static void close_connection(struct connection *conn)
 static void free_connection(struct connection *conn)
 {
     close_connection(conn);
-#ifdef LAB_MISTAKE_KEY_AS_DWORD
-    (void)VirtualFree(conn, 0, MEM_RELEASE); /* lab build: see new_connection() */
-#else
     free(conn);
-#endif
 }
 
 /**
@@ -353,7 +337,7 @@ static int post_recv(struct connection *conn)
     int error;
 
     if (io == NULL) {
-        print_error("WSARecv", conn->peer, WSAENOBUFS);
+        print_error("calloc", conn->peer, ERROR_NOT_ENOUGH_MEMORY);
         return -1;
     }
     /* Count it before the call: once the call is made, a worker may dequeue
@@ -361,7 +345,8 @@ static int post_recv(struct connection *conn)
     InterlockedIncrement(&conn->pending);
     /* No byte-count pointer: with an OVERLAPPED the count comes with the completion. */
     if (WSARecv(conn->socket, &io->wsabuf, 1, NULL, &flags, &io->overlapped, NULL) == 0)
-        return 0; /* done at once, but the completion is queued anyway: the worker handles it, once */
+        /* done at once, but the completion is queued anyway: the worker handles it, once */
+        return 0;
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
         return 0; /* under way: the completion comes later */
@@ -376,16 +361,16 @@ static int post_recv(struct connection *conn)
 // [post_send_rest]
 /**
  * \brief Post one send of what the buffer still owes the client, from
- * `sent` to `length`. Returns 0 when it is under way, -1 after printing the
+ * `sent` to `received`. Returns 0 when it is under way, -1 after printing the
  * error (the caller closes the connection).
  */
 static int post_send_rest(struct connection *conn)
 {
-    struct io *io = new_io(OP_SEND, conn->buffer + conn->sent, conn->length - conn->sent);
+    struct io *io = new_io(OP_SEND, conn->buffer + conn->sent, conn->received - conn->sent);
     int error;
 
     if (io == NULL) {
-        print_error("WSASend", conn->peer, WSAENOBUFS);
+        print_error("calloc", conn->peer, ERROR_NOT_ENOUGH_MEMORY);
         return -1;
     }
     InterlockedIncrement(&conn->pending); /* before the call, as in post_recv() */
@@ -409,7 +394,7 @@ static int post_send_rest(struct connection *conn)
  */
 static void on_recv_complete(struct connection *conn, DWORD bytes)
 {
-    conn->length = bytes;
+    conn->received = bytes;
     conn->sent = 0;
     if (post_send_rest(conn) != 0)
         close_connection(conn);
@@ -426,7 +411,7 @@ static void on_send_complete(struct connection *conn, DWORD bytes)
     int failed;
 
     conn->sent += bytes;
-    if (conn->sent < conn->length)
+    if (conn->sent < conn->received)
         failed = post_send_rest(conn);
     else
         failed = post_recv(conn);
@@ -456,7 +441,8 @@ static void on_peer_closed(struct connection *conn, enum op op)
 static void on_io_failed(struct connection *conn, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    int error = WSAEINVAL;
 
     if (!WSAGetOverlappedResult(conn->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -474,15 +460,15 @@ static void on_io_failed(struct connection *conn, struct io *io)
 static void handle_completion(struct connection *conn, struct io *io, BOOL ok, DWORD bytes)
 {
     if (!ok)
-        on_io_failed(conn, io);            /* the I/O failed: this client's problem only */
+        on_io_failed(conn, io); /* the I/O failed: this client's problem only */
     else if (bytes == 0)
-        on_peer_closed(conn, io->op);      /* success with 0 bytes: the client closed */
+        on_peer_closed(conn, io->op); /* success with 0 bytes: the client closed */
     else if (io->op == OP_RECV)
-        on_recv_complete(conn, bytes);     /* success, bytes moved; the tag says which way */
+        on_recv_complete(conn, bytes); /* success, bytes moved; the tag says which way */
     else
         on_send_complete(conn, bytes);
-    free_io(io);                           /* dequeued: the system no longer writes into it */
-    free_connection_when_idle(conn);       /* last: the handler may have posted the next operation */
+    free_io(io); /* dequeued: the system no longer writes into it */
+    free_connection_when_idle(conn); /* last: the handler may have posted the next operation */
 }
 // [handle_completion]
 
@@ -495,7 +481,7 @@ static void handle_completion(struct connection *conn, struct io *io, BOOL ok, D
  * exception, shared by the worker that posted the next operation and the
  * worker that handles it (free_connection_when_idle()).
  */
-static DWORD WINAPI worker(void *param)
+static unsigned __stdcall worker(void *param)
 {
     const struct server *server = param;
 
@@ -518,7 +504,8 @@ static DWORD WINAPI worker(void *param)
             return 1;
         }
         if (overlapped == NULL)
-            continue; /* a packet from PostQueuedCompletionStatus: nobody here posts one (lesson 06 will) */
+            /* a packet from PostQueuedCompletionStatus: nobody here posts one (lesson 06 will) */
+            continue;
         /* The key is the connection; the OVERLAPPED sits inside a struct io,
          * and CONTAINING_RECORD steps back from it to the struct's start. */
         io = CONTAINING_RECORD(overlapped, struct io, overlapped);
@@ -554,9 +541,11 @@ static int start_workers(struct server *server)
         return -1;
     }
     for (server->worker_count = 0; server->worker_count < count; server->worker_count++) {
-        server->workers[server->worker_count] = CreateThread(NULL, 0, worker, server, 0, NULL);
+        /* _beginthreadex, not CreateThread: the workers call the C library (lesson 03). */
+        server->workers[server->worker_count] =
+            (HANDLE)_beginthreadex(NULL, 0, worker, server, 0, NULL);
         if (server->workers[server->worker_count] == NULL) {
-            print_error("CreateThread", "worker", (int)GetLastError());
+            print_error("_beginthreadex", "worker", (int)_doserrno);
             return -1;
         }
     }
@@ -570,22 +559,18 @@ static int start_workers(struct server *server)
  * associate it with the port (the connection's address as its key) and post
  * its first receive. A failure closes this client only. Owns \p client.
  */
-static void start_connection(const struct server *server, SOCKET client, const SOCKADDR_IN *peer_addr)
+static void start_connection(const struct server *server, SOCKET client,
+                             const SOCKADDR_IN *peer_addr)
 {
     struct connection *conn = new_connection(client, peer_addr);
 
     if (conn == NULL) {
-        print_error("accept", "a client", WSAENOBUFS);
+        print_error("calloc", "a client", ERROR_NOT_ENOUGH_MEMORY);
         (void)closesocket(client); /* out of memory already: that is the error to report */
         return;
     }
     /* The key is a ULONG_PTR, as wide as a pointer: never pass it through a DWORD. */
-#ifdef LAB_MISTAKE_KEY_AS_DWORD
-    /* Lab build (tests/labs.def): the classic cut, the key through a DWORD. */
-    if (CreateIoCompletionPort((HANDLE)client, server->port, (DWORD)(ULONG_PTR)conn, 0) == NULL) {
-#else
     if (CreateIoCompletionPort((HANDLE)client, server->port, (ULONG_PTR)conn, 0) == NULL) {
-#endif
         print_error("CreateIoCompletionPort", conn->peer, (int)GetLastError());
         free_connection(conn);
         return;
@@ -606,12 +591,12 @@ static void start_connection(const struct server *server, SOCKET client, const S
  */
 static int listener_is_broken(int error)
 {
-    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT || error == WSANOTINITIALISED ||
-           error == WSAENETDOWN;
+    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||
+           error == WSANOTINITIALISED || error == WSAENETDOWN;
 }
 
 /**
- * \brief Accept clients and hand each to the workers. This thread does
+ * \brief Accept clients and hand each over to be served. This thread does
  * nothing else, which also keeps the process alive (no getchar() needed).
  * Returns only when the listening socket is broken.
  */
@@ -641,14 +626,14 @@ static void accept_loop(const struct server *server, SOCKET listener, const char
 
 // [main]
 /**
- * \brief Start Winsock, parse the command line, start the port and its
- * workers, listen, and accept clients until the listening socket breaks.
- * Exit codes: 2 for a bad command line, 1 for a failed start or a broken
- * listening socket.
+ * \brief Start Winsock, parse the command line, start the port's workers,
+ * listen, and accept clients until the listening socket breaks. Exit codes:
+ * 2 for a bad command line, 1 for a failed start or a broken listening socket.
  */
 int main(int argc, char **argv)
 {
-    struct server server;
+    /* Not on this stack: the workers outlive main() when it returns 1. */
+    static struct server server;
     struct options opts;
     char where[64];
     WSADATA wsa;
@@ -668,7 +653,6 @@ int main(int argc, char **argv)
         return 2;
     }
     /* Workers first, listener second: the listening line means "ready". */
-    memset(&server, 0, sizeof server);
     if (start_workers(&server) != 0)
         return 1; /* ending the process ends the workers started so far */
     listener = open_listener(&opts, where, sizeof where);

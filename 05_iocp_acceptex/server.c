@@ -39,7 +39,9 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <windows.h>
-#include <mswsock.h> /* the AcceptEx types, WSAID_ACCEPTEX and SO_UPDATE_ACCEPT_CONTEXT; no mswsock.lib needed */
+#include <process.h>
+/* The AcceptEx types, WSAID_ACCEPTEX and SO_UPDATE_ACCEPT_CONTEXT; no mswsock.lib needed. */
+#include <mswsock.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,34 +57,33 @@
 #define BUFFER_SIZE (16 * 1024)
 /** Worker threads per processor: spares for a worker that blocks (a page fault, a lock). */
 #define WORKERS_PER_PROCESSOR 2
-/** Accepts kept posted: each completion is replaced, so a client that connects finds one waiting. */
+/** Accepts kept posted: each completion is replaced, so a client that connects finds one waiting.
+ */
 #define ACCEPTS_POSTED 256
 /** The most accepts under way while a burst outruns the replacements (FD_ACCEPT asks for more). */
 #define ACCEPTS_POSTED_MAX 4096
-#ifdef LAB_MISTAKE_ACCEPTEX_RECEIVES_DATA
-/* Lab build (tests/labs.def): AcceptEx also waits for the client's first bytes. */
-#define ACCEPT_RECEIVE_SIZE 16
-#else
 /** Bytes AcceptEx waits for before it completes: none, so a silent client cannot hold an accept. */
 #define ACCEPT_RECEIVE_SIZE 0
-#endif
-/** Room AcceptEx needs for one address: the largest sockaddr it may write (IPv4 here) plus 16, as its documentation requires. */
+/** Room AcceptEx needs for one address: the largest sockaddr it may write (IPv4 here) plus 16, as
+ * its documentation requires. */
 #define ACCEPT_ADDRESS_SIZE ((DWORD)sizeof(SOCKADDR_IN) + 16)
-/** How often the main thread posts the accepts that could not be replaced (out of sockets or memory). */
+/** How often the main thread posts the accepts that could not be replaced (out of sockets or
+ * memory). */
 #define TOP_UP_INTERVAL_MS 1000
 
 /** \brief What the command line asked for. */
 struct options {
-    const char *address;   /**< numeric IPv4 address to listen on */
-    unsigned short port;   /**< port to listen on; 0 lets the system choose */
+    const char *address; /**< numeric IPv4 address to listen on */
+    unsigned short port; /**< port to listen on; 0 lets the system choose */
 };
 
 // [structs]
 /** \brief What an operation was: the OVERLAPPED alone cannot say, the tag in its struct io does. */
 enum op {
-    OP_ACCEPT, /**< an AcceptEx on the listening socket; its key is the listener, not a connection */
+    /** an AcceptEx on the listening socket; its key is the listener, not a connection */
+    OP_ACCEPT,
     OP_RECV, /**< a WSARecv into the connection's buffer */
-    OP_SEND  /**< a WSASend of the part of the buffer not yet sent */
+    OP_SEND /**< a WSASend of the part of the buffer not yet sent */
 };
 
 /**
@@ -91,11 +92,15 @@ enum op {
  * the struct is neither reused nor freed before.
  */
 struct io {
-    enum op op;             /**< what completed, for the worker's dispatch */
-    OVERLAPPED overlapped;  /**< not first, on purpose: CONTAINING_RECORD finds the struct, a cast would not */
-    WSABUF wsabuf;          /**< OP_RECV, OP_SEND: the part of the connection's buffer this operation fills or sends */
-    SOCKET accepted;        /**< OP_ACCEPT: the socket AcceptEx makes the client's; this io owns it until then */
-    char addresses[ACCEPT_RECEIVE_SIZE + 2 * ACCEPT_ADDRESS_SIZE]; /**< OP_ACCEPT: where AcceptEx writes the local and remote addresses */
+    enum op op; /**< what completed, for the worker's dispatch */
+    /** not first, on purpose: CONTAINING_RECORD finds the struct, a cast would not */
+    OVERLAPPED overlapped;
+    /** OP_RECV, OP_SEND: the part of the connection's buffer this operation fills or sends */
+    WSABUF wsabuf;
+    /** OP_ACCEPT: the socket AcceptEx makes the client's; this io owns it until then */
+    SOCKET accepted;
+    /** OP_ACCEPT: where AcceptEx writes the local and remote addresses */
+    char addresses[ACCEPT_RECEIVE_SIZE + 2 * ACCEPT_ADDRESS_SIZE];
 };
 
 /**
@@ -103,11 +108,12 @@ struct io {
  * completion key, so every completion on the socket leads back here.
  */
 struct connection {
-    SOCKET socket;          /**< the client; INVALID_SOCKET once closed */
-    volatile LONG pending;  /**< operations posted and not yet finished; changed only with Interlocked* */
-    DWORD length;           /**< bytes the last receive put in `buffer` */
-    DWORD sent;             /**< of those, bytes already echoed */
-    char peer[64];          /**< "client ADDRESS:PORT", for error messages */
+    SOCKET socket; /**< the client; INVALID_SOCKET once closed */
+    /** operations posted and not yet finished; changed only with Interlocked* */
+    volatile LONG pending;
+    DWORD received; /**< bytes the last receive put in `buffer` */
+    DWORD sent; /**< of those, bytes already echoed */
+    char peer[64]; /**< "client ADDRESS:PORT", for error messages */
     char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
 };
 
@@ -116,31 +122,39 @@ struct connection {
  * the listening socket's completion key: a packet with this key is an accept.
  */
 struct listener {
-    SOCKET socket;                           /**< the listening socket, associated with the port */
-    LPFN_ACCEPTEX accept_ex;                 /**< AcceptEx, as the socket's provider gave it */
+    SOCKET socket; /**< the listening socket, associated with the port */
+    LPFN_ACCEPTEX accept_ex; /**< AcceptEx, as the socket's provider gave it */
     LPFN_GETACCEPTEXSOCKADDRS get_addresses; /**< GetAcceptExSockaddrs, from the same provider */
-    volatile LONG posted;                    /**< accepts posted and not yet completed; Interlocked* only */
-    WSAEVENT backlog;                        /**< FD_ACCEPT: a client waits that no posted accept took */
-    char where[64];                          /**< "ADDRESS:PORT", for error messages */
+    volatile LONG posted; /**< accepts posted and not yet completed; Interlocked* only */
+    WSAEVENT backlog; /**< FD_ACCEPT: a client waits that no posted accept took */
+    char where[64]; /**< "ADDRESS:PORT", for error messages */
 };
 
-/** \brief What the main thread and the workers share: the port, the listener (and, for main, the workers). */
+/** \brief What the main thread and the workers share: the port, the listener (and, for main, the
+ * workers). */
 struct server {
-    HANDLE port;            /**< the completion port; the listener and every client socket are associated with it */
-    HANDLE *workers;        /**< the worker threads' handles */
-    DWORD worker_count;     /**< how many workers run */
-    struct listener listener; /**< the listening socket; its address is that socket's completion key */
+    /** the completion port; the listener and every client socket are associated with it */
+    HANDLE port;
+    HANDLE *workers; /**< the worker threads' handles */
+    DWORD worker_count; /**< how many workers run */
+    /** the listening socket; its address is that socket's completion key */
+    struct listener listener;
 };
 // [structs]
 
+/* Defined with the accepts, further down; the worker calls it. */
+static void handle_accept(struct server *server, struct io *io, BOOL ok);
+
 // [print_error]
 /**
- * \brief The symbolic name of the Winsock errors a student meets most, so a
- * message says `WSAEADDRINUSE` instead of only a number.
+ * \brief The symbolic name of the errors a student meets most, so a message
+ * says `WSAEADDRINUSE` instead of only a number. Running out of memory is
+ * reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
  */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
+    case ERROR_NOT_ENOUGH_MEMORY: return "ERROR_NOT_ENOUGH_MEMORY";
     case WSAEACCES: return "WSAEACCES";
     case WSAEADDRINUSE: return "WSAEADDRINUSE";
     case WSAEADDRNOTAVAIL: return "WSAEADDRNOTAVAIL";
@@ -155,9 +169,12 @@ static const char *wsa_error_name(int code)
     case WSAENOTSOCK: return "WSAENOTSOCK";
     case WSAESHUTDOWN: return "WSAESHUTDOWN";
     case WSAETIMEDOUT: return "WSAETIMEDOUT";
-    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
+    case WSAEWOULDBLOCK: return "WSAEWOULDBLOCK";
     case WSASYSNOTREADY: return "WSASYSNOTREADY";
     case WSAVERNOTSUPPORTED: return "WSAVERNOTSUPPORTED";
+    case WSA_INVALID_HANDLE: return "WSA_INVALID_HANDLE";
+    case WSA_IO_INCOMPLETE: return "WSA_IO_INCOMPLETE";
+    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
     default: return "error";
     }
 }
@@ -166,7 +183,6 @@ static const char *wsa_error_name(int code)
  * \brief Print one line to stderr: the call, what it was applied to, the
  * error's name, its number and the system's text for it, as in
  * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
- * Workers call it too: the C runtime writes each fprintf() to stderr whole.
  */
 static void print_error(const char *call, const char *subject, int code)
 {
@@ -186,7 +202,9 @@ static void print_error(const char *call, const char *subject, int code)
 /** \brief The usage line, on stderr, for a command line we do not understand. */
 static void print_usage(void)
 {
-    fprintf(stderr, "usage: %s [port [address]]   (port 0-65535, default %d; numeric IPv4 address, default %s)\n",
+    fprintf(stderr,
+            "usage: %s [port [address]]   (port 0-65535, default %d;"
+            " numeric IPv4 address, default %s)\n",
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
@@ -220,13 +238,12 @@ static int parse_options(int argc, char **argv, struct options *opts)
 }
 // [parse_options]
 
+// [open_listener]
 /**
  * \brief Create the listening socket, bind it, listen, and print the
  * `listening on ADDRESS:PORT` line with the port the system really gave.
  *
- * The socket is made for overlapped I/O, which the completion port and
- * AcceptEx need (the accept sockets are made the same way). Writes the
- * real "ADDRESS:PORT" into \p where, for later messages. Returns
+ * Writes the real "ADDRESS:PORT" into \p where, for later messages. Returns
  * INVALID_SOCKET after printing which call failed. The caller owns the socket
  * and closes it.
  */
@@ -239,9 +256,9 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
     SOCKET listener;
 
     snprintf(subject, sizeof subject, "%s:%u", opts->address, (unsigned)opts->port);
-    listener = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
+    listener = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
     if (listener == INVALID_SOCKET) {
-        print_error("WSASocket", "", WSAGetLastError());
+        print_error("socket", "", WSAGetLastError());
         return INVALID_SOCKET;
     }
     /* On Windows SO_REUSEADDR would let a second program bind the same port
@@ -282,6 +299,7 @@ fail:
     (void)closesocket(listener); /* already failing: the first error is the one to report */
     return INVALID_SOCKET;
 }
+// [open_listener]
 
 /** \brief Write "client ADDRESS:PORT" of a peer into \p out, for error messages. */
 static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
@@ -319,7 +337,8 @@ static struct io *new_io(enum op op, char *data, DWORD len)
 static void free_io(struct io *io)
 {
     if (io->accepted != INVALID_SOCKET)
-        (void)closesocket(io->accepted); /* never connected to anyone, or already failing: nothing to report */
+        /* never connected to anyone, or already failing: nothing to report */
+        (void)closesocket(io->accepted);
     free(io);
 }
 
@@ -334,7 +353,6 @@ static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_
     if (conn == NULL)
         return NULL;
     conn->socket = client;
-    conn->pending = 0;
     format_peer(peer_addr, conn->peer, sizeof conn->peer);
     return conn;
 }
@@ -390,7 +408,7 @@ static int post_recv(struct connection *conn)
     int error;
 
     if (io == NULL) {
-        print_error("WSARecv", conn->peer, WSAENOBUFS);
+        print_error("calloc", conn->peer, ERROR_NOT_ENOUGH_MEMORY);
         return -1;
     }
     /* Count it before the call: once the call is made, a worker may dequeue
@@ -398,7 +416,8 @@ static int post_recv(struct connection *conn)
     InterlockedIncrement(&conn->pending);
     /* No byte-count pointer: with an OVERLAPPED the count comes with the completion. */
     if (WSARecv(conn->socket, &io->wsabuf, 1, NULL, &flags, &io->overlapped, NULL) == 0)
-        return 0; /* done at once, but the completion is queued anyway: the worker handles it, once */
+        /* done at once, but the completion is queued anyway: the worker handles it, once */
+        return 0;
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
         return 0; /* under way: the completion comes later */
@@ -413,16 +432,16 @@ static int post_recv(struct connection *conn)
 // [post_send_rest]
 /**
  * \brief Post one send of what the buffer still owes the client, from
- * `sent` to `length`. Returns 0 when it is under way, -1 after printing the
+ * `sent` to `received`. Returns 0 when it is under way, -1 after printing the
  * error (the caller closes the connection).
  */
 static int post_send_rest(struct connection *conn)
 {
-    struct io *io = new_io(OP_SEND, conn->buffer + conn->sent, conn->length - conn->sent);
+    struct io *io = new_io(OP_SEND, conn->buffer + conn->sent, conn->received - conn->sent);
     int error;
 
     if (io == NULL) {
-        print_error("WSASend", conn->peer, WSAENOBUFS);
+        print_error("calloc", conn->peer, ERROR_NOT_ENOUGH_MEMORY);
         return -1;
     }
     InterlockedIncrement(&conn->pending); /* before the call, as in post_recv() */
@@ -446,7 +465,7 @@ static int post_send_rest(struct connection *conn)
  */
 static void on_recv_complete(struct connection *conn, DWORD bytes)
 {
-    conn->length = bytes;
+    conn->received = bytes;
     conn->sent = 0;
     if (post_send_rest(conn) != 0)
         close_connection(conn);
@@ -463,7 +482,7 @@ static void on_send_complete(struct connection *conn, DWORD bytes)
     int failed;
 
     conn->sent += bytes;
-    if (conn->sent < conn->length)
+    if (conn->sent < conn->received)
         failed = post_send_rest(conn);
     else
         failed = post_recv(conn);
@@ -493,7 +512,8 @@ static void on_peer_closed(struct connection *conn, enum op op)
 static void on_io_failed(struct connection *conn, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    int error = WSAEINVAL;
 
     if (!WSAGetOverlappedResult(conn->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -511,20 +531,17 @@ static void on_io_failed(struct connection *conn, struct io *io)
 static void handle_completion(struct connection *conn, struct io *io, BOOL ok, DWORD bytes)
 {
     if (!ok)
-        on_io_failed(conn, io);            /* the I/O failed: this client's problem only */
+        on_io_failed(conn, io); /* the I/O failed: this client's problem only */
     else if (bytes == 0)
-        on_peer_closed(conn, io->op);      /* success with 0 bytes: the client closed */
+        on_peer_closed(conn, io->op); /* success with 0 bytes: the client closed */
     else if (io->op == OP_RECV)
-        on_recv_complete(conn, bytes);     /* success, bytes moved; the tag says which way */
+        on_recv_complete(conn, bytes); /* success, bytes moved; the tag says which way */
     else
         on_send_complete(conn, bytes);
-    free_io(io);                           /* dequeued: the system no longer writes into it */
-    free_connection_when_idle(conn);       /* last: the handler may have posted the next operation */
+    free_io(io); /* dequeued: the system no longer writes into it */
+    free_connection_when_idle(conn); /* last: the handler may have posted the next operation */
 }
 // [handle_completion]
-
-/* Defined with the accepts, further down; the worker calls it. */
-static void handle_accept(struct server *server, struct io *io, BOOL ok);
 
 // [worker]
 /**
@@ -536,7 +553,7 @@ static void handle_accept(struct server *server, struct io *io, BOOL ok);
  * posted the next operation and the worker that handles it
  * (free_connection_when_idle()).
  */
-static DWORD WINAPI worker(void *param)
+static unsigned __stdcall worker(void *param)
 {
     struct server *server = param;
 
@@ -559,7 +576,8 @@ static DWORD WINAPI worker(void *param)
             return 1;
         }
         if (overlapped == NULL)
-            continue; /* a packet from PostQueuedCompletionStatus: nobody here posts one (lesson 06 will) */
+            /* a packet from PostQueuedCompletionStatus: nobody here posts one (lesson 06 will) */
+            continue;
         /* The key is the listener or a connection; the OVERLAPPED sits inside
          * a struct io, and CONTAINING_RECORD steps back to the struct's start. */
         io = CONTAINING_RECORD(overlapped, struct io, overlapped);
@@ -602,9 +620,11 @@ static int start_workers(struct server *server)
         return -1;
     }
     for (server->worker_count = 0; server->worker_count < count; server->worker_count++) {
-        server->workers[server->worker_count] = CreateThread(NULL, 0, worker, server, 0, NULL);
+        /* _beginthreadex, not CreateThread: the workers call the C library (lesson 03). */
+        server->workers[server->worker_count] =
+            (HANDLE)_beginthreadex(NULL, 0, worker, server, 0, NULL);
         if (server->workers[server->worker_count] == NULL) {
-            print_error("CreateThread", "worker", (int)GetLastError());
+            print_error("_beginthreadex", "worker", (int)_doserrno);
             return -1;
         }
     }
@@ -619,12 +639,13 @@ static int start_workers(struct server *server)
  * its first receive. A failure closes this client only. Owns \p client.
  * Called by the worker that completed the accept.
  */
-static void start_connection(const struct server *server, SOCKET client, const SOCKADDR_IN *peer_addr)
+static void start_connection(const struct server *server, SOCKET client,
+                             const SOCKADDR_IN *peer_addr)
 {
     struct connection *conn = new_connection(client, peer_addr);
 
     if (conn == NULL) {
-        print_error("accept", "a client", WSAENOBUFS);
+        print_error("calloc", "a client", ERROR_NOT_ENOUGH_MEMORY);
         (void)closesocket(client); /* out of memory already: that is the error to report */
         return;
     }
@@ -657,14 +678,15 @@ static int load_accept_functions(struct listener *listener)
     GUID get_addresses_id = WSAID_GETACCEPTEXSOCKADDRS;
     DWORD bytes = 0;
 
-    if (WSAIoctl(listener->socket, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex_id, (DWORD)sizeof accept_ex_id,
-                 &listener->accept_ex, (DWORD)sizeof listener->accept_ex, &bytes, NULL, NULL) == SOCKET_ERROR) {
+    if (WSAIoctl(listener->socket, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex_id,
+                 (DWORD)sizeof accept_ex_id, &listener->accept_ex,
+                 (DWORD)sizeof listener->accept_ex, &bytes, NULL, NULL) == SOCKET_ERROR) {
         print_error("WSAIoctl(AcceptEx)", listener->where, WSAGetLastError());
         return -1;
     }
     if (WSAIoctl(listener->socket, SIO_GET_EXTENSION_FUNCTION_POINTER, &get_addresses_id,
-                 (DWORD)sizeof get_addresses_id, &listener->get_addresses, (DWORD)sizeof listener->get_addresses,
-                 &bytes, NULL, NULL) == SOCKET_ERROR) {
+                 (DWORD)sizeof get_addresses_id, &listener->get_addresses,
+                 (DWORD)sizeof listener->get_addresses, &bytes, NULL, NULL) == SOCKET_ERROR) {
         print_error("WSAIoctl(GetAcceptExSockaddrs)", listener->where, WSAGetLastError());
         return -1;
     }
@@ -680,8 +702,8 @@ static int load_accept_functions(struct listener *listener)
  */
 static int listener_is_broken(int error)
 {
-    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT || error == WSANOTINITIALISED ||
-           error == WSAENETDOWN;
+    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||
+           error == WSANOTINITIALISED || error == WSAENETDOWN;
 }
 
 /**
@@ -696,7 +718,7 @@ static int post_accept(struct listener *listener)
     int error;
 
     if (io == NULL) {
-        print_error("AcceptEx", listener->where, WSAENOBUFS);
+        print_error("calloc", listener->where, ERROR_NOT_ENOUGH_MEMORY);
         return WSAENOBUFS;
     }
     /* The client's socket exists before the client: overlapped, like the
@@ -711,8 +733,8 @@ static int post_accept(struct listener *listener)
     /* dwReceiveDataLength 0: complete as soon as a client connects. With a
      * receive buffer, a client that connects and says nothing would hold
      * this accept for as long as it likes. */
-    if (listener->accept_ex(listener->socket, io->accepted, io->addresses, ACCEPT_RECEIVE_SIZE, ACCEPT_ADDRESS_SIZE,
-                            ACCEPT_ADDRESS_SIZE, &unused, &io->overlapped))
+    if (listener->accept_ex(listener->socket, io->accepted, io->addresses, ACCEPT_RECEIVE_SIZE,
+                            ACCEPT_ADDRESS_SIZE, ACCEPT_ADDRESS_SIZE, &unused, &io->overlapped))
         return 0; /* a client was waiting: done at once, but the completion is queued anyway */
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
@@ -772,8 +794,8 @@ static void on_accept_complete(struct server *server, struct io *io)
         return; /* free_io() closes the socket */
     }
     /* The addresses are in AcceptEx's buffer, in a format only this call reads. */
-    listener->get_addresses(io->addresses, ACCEPT_RECEIVE_SIZE, ACCEPT_ADDRESS_SIZE, ACCEPT_ADDRESS_SIZE, &local, &local_len,
-                            &remote, &remote_len);
+    listener->get_addresses(io->addresses, ACCEPT_RECEIVE_SIZE, ACCEPT_ADDRESS_SIZE,
+                            ACCEPT_ADDRESS_SIZE, &local, &local_len, &remote, &remote_len);
     memset(&peer_addr, 0, sizeof peer_addr);
     if (remote != NULL && remote_len >= (int)sizeof peer_addr)
         memcpy(&peer_addr, remote, sizeof peer_addr);
@@ -789,7 +811,8 @@ static void on_accept_complete(struct server *server, struct io *io)
 static void on_accept_failed(const struct listener *listener, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    int error = WSAEINVAL;
 
     if (!WSAGetOverlappedResult(listener->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -804,7 +827,8 @@ static void on_accept_failed(const struct listener *listener, struct io *io)
 static void handle_accept(struct server *server, struct io *io, BOOL ok)
 {
     InterlockedDecrement(&server->listener.posted);
-    (void)top_up_accepts(&server->listener, ACCEPTS_POSTED); /* errors are printed; main sees a broken listener */
+    /* errors are printed; main sees a broken listener */
+    (void)top_up_accepts(&server->listener, ACCEPTS_POSTED);
     if (ok)
         on_accept_complete(server, io);
     else
@@ -852,7 +876,8 @@ static int start_accepting(struct server *server)
     if (load_accept_functions(listener) != 0)
         return -1;
     /* The accepts complete to the listening socket's association, with its key. */
-    if (CreateIoCompletionPort((HANDLE)listener->socket, server->port, (ULONG_PTR)listener, 0) == NULL) {
+    if (CreateIoCompletionPort((HANDLE)listener->socket, server->port, (ULONG_PTR)listener, 0) ==
+        NULL) {
         print_error("CreateIoCompletionPort", listener->where, (int)GetLastError());
         return -1;
     }
@@ -867,7 +892,8 @@ static int start_accepting(struct server *server)
         return -1;
     }
     if (top_up_accepts(listener, ACCEPTS_POSTED) != 0 || listener->posted == 0)
-        return -1; /* the error is printed; without one accept posted, nobody would ever be served */
+        /* the error is printed; without one accept posted, nobody would ever be served */
+        return -1;
     return 0;
 }
 // [start_accepting]
@@ -887,8 +913,9 @@ static void watch_workers(struct server *server)
     waits[0] = server->listener.backlog;
     memcpy(waits + 1, server->workers, server->worker_count * sizeof *waits);
     for (;;) {
-        DWORD woke = WaitForMultipleObjects(server->worker_count + 1, waits, FALSE, TOP_UP_INTERVAL_MS);
-        int broken = woke == WAIT_OBJECT_0 ? on_backlog(&server->listener)
+        DWORD woke =
+            WaitForMultipleObjects(server->worker_count + 1, waits, FALSE, TOP_UP_INTERVAL_MS);
+        int broken = woke == WAIT_OBJECT_0  ? on_backlog(&server->listener)
                      : woke == WAIT_TIMEOUT ? top_up_accepts(&server->listener, ACCEPTS_POSTED)
                                             : 0;
 
@@ -912,7 +939,8 @@ static void watch_workers(struct server *server)
  */
 int main(int argc, char **argv)
 {
-    struct server server;
+    /* Not on this stack: the workers outlive main() when it returns 1. */
+    static struct server server;
     struct options opts;
     WSADATA wsa;
     int error;
@@ -930,10 +958,10 @@ int main(int argc, char **argv)
         return 2;
     }
     /* Workers first, listener second: the listening line means "ready". */
-    memset(&server, 0, sizeof server);
     if (start_workers(&server) != 0)
         return 1; /* ending the process ends the workers started so far */
-    server.listener.socket = open_listener(&opts, server.listener.where, sizeof server.listener.where);
+    server.listener.socket =
+        open_listener(&opts, server.listener.where, sizeof server.listener.where);
     if (server.listener.socket == INVALID_SOCKET)
         return 1;
     /* Clients that connect before the first accept is posted wait in the backlog. */

@@ -33,7 +33,9 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <windows.h>
-#include <mswsock.h> /* the AcceptEx types, WSAID_ACCEPTEX and SO_UPDATE_ACCEPT_CONTEXT; no mswsock.lib needed */
+#include <process.h>
+/* The AcceptEx types, WSAID_ACCEPTEX and SO_UPDATE_ACCEPT_CONTEXT; no mswsock.lib needed. */
+#include <mswsock.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,15 +51,18 @@
 #define BUFFER_SIZE (16 * 1024)
 /** Worker threads per processor: spares for a worker that blocks (a page fault, a lock). */
 #define WORKERS_PER_PROCESSOR 2
-/** Accepts kept posted: each completion is replaced, so a client that connects finds one waiting. */
+/** Accepts kept posted: each completion is replaced, so a client that connects finds one waiting.
+ */
 #define ACCEPTS_POSTED 256
 /** The most accepts under way while a burst outruns the replacements (FD_ACCEPT asks for more). */
 #define ACCEPTS_POSTED_MAX 4096
 /** Bytes AcceptEx waits for before it completes: none, so a silent client cannot hold an accept. */
 #define ACCEPT_RECEIVE_SIZE 0
-/** Room AcceptEx needs for one address: the largest sockaddr it may write (IPv4 here) plus 16, as its documentation requires. */
+/** Room AcceptEx needs for one address: the largest sockaddr it may write (IPv4 here) plus 16, as
+ * its documentation requires. */
 #define ACCEPT_ADDRESS_SIZE ((DWORD)sizeof(SOCKADDR_IN) + 16)
-/** How often the main thread posts the accepts that could not be replaced (out of sockets or memory). */
+/** How often the main thread posts the accepts that could not be replaced (out of sockets or
+ * memory). */
 #define TOP_UP_INTERVAL_MS 1000
 /** Completions a worker takes from the port in one call: fewer kernel transitions under load. */
 #define COMPLETIONS_PER_DEQUEUE 16
@@ -65,19 +70,22 @@
 #define DRAIN_TIMEOUT_MS 1000
 /** How long the main thread waits for the workers to take their exit packets and end. */
 #define JOIN_TIMEOUT_MS 500
+/** Room for the error lines of one handler (a few lines; more are cut). */
+#define HELD_LINES_SIZE 1024
 
 /** \brief What the command line asked for. */
 struct options {
-    const char *address;   /**< numeric IPv4 address to listen on */
-    unsigned short port;   /**< port to listen on; 0 lets the system choose */
+    const char *address; /**< numeric IPv4 address to listen on */
+    unsigned short port; /**< port to listen on; 0 lets the system choose */
 };
 
 // [structs]
 /** \brief What an operation was: the OVERLAPPED alone cannot say, the tag in its struct io does. */
 enum op {
-    OP_ACCEPT, /**< an AcceptEx on the listening socket; its key is the listener, not a connection */
+    /** an AcceptEx on the listening socket; its key is the listener, not a connection */
+    OP_ACCEPT,
     OP_RECV, /**< a WSARecv into the connection's buffer */
-    OP_SEND  /**< a WSASend of the part of the buffer not yet sent */
+    OP_SEND /**< a WSASend of the part of the buffer not yet sent */
 };
 
 /**
@@ -86,11 +94,15 @@ enum op {
  * the struct is neither reused nor freed before.
  */
 struct io {
-    enum op op;             /**< what completed, for the worker's dispatch */
-    OVERLAPPED overlapped;  /**< not first, on purpose: CONTAINING_RECORD finds the struct, a cast would not */
-    WSABUF wsabuf;          /**< OP_RECV, OP_SEND: the part of the connection's buffer this operation fills or sends */
-    SOCKET accepted;        /**< OP_ACCEPT: the socket AcceptEx makes the client's; this io owns it until then */
-    char addresses[ACCEPT_RECEIVE_SIZE + 2 * ACCEPT_ADDRESS_SIZE]; /**< OP_ACCEPT: where AcceptEx writes the local and remote addresses */
+    enum op op; /**< what completed, for the worker's dispatch */
+    /** not first, on purpose: CONTAINING_RECORD finds the struct, a cast would not */
+    OVERLAPPED overlapped;
+    /** OP_RECV, OP_SEND: the part of the connection's buffer this operation fills or sends */
+    WSABUF wsabuf;
+    /** OP_ACCEPT: the socket AcceptEx makes the client's; this io owns it until then */
+    SOCKET accepted;
+    /** OP_ACCEPT: where AcceptEx writes the local and remote addresses */
+    char addresses[ACCEPT_RECEIVE_SIZE + 2 * ACCEPT_ADDRESS_SIZE];
 };
 
 /**
@@ -98,12 +110,14 @@ struct io {
  * completion key, so every completion on the socket leads back here.
  */
 struct connection {
-    SOCKET socket;          /**< the client; INVALID_SOCKET once closed */
-    volatile LONG pending;  /**< operations posted and not yet finished; changed only with Interlocked* */
-    DWORD length;           /**< bytes the last receive put in `buffer` */
-    DWORD sent;             /**< of those, bytes already echoed */
-    char peer[64];          /**< "client ADDRESS:PORT", for error messages */
-    struct connection *prev; /**< the previous connection on `shared.connections` (the list the cancel pass walks) */
+    SOCKET socket; /**< the client; INVALID_SOCKET once closed */
+    /** operations posted and not yet finished; changed only with Interlocked* */
+    volatile LONG pending;
+    DWORD received; /**< bytes the last receive put in `buffer` */
+    DWORD sent; /**< of those, bytes already echoed */
+    char peer[64]; /**< "client ADDRESS:PORT", for error messages */
+    /** the previous connection on `shared.connections` (the list the cancel pass walks) */
+    struct connection *prev;
     struct connection *next; /**< the next one on that list */
     char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
 };
@@ -113,20 +127,23 @@ struct connection {
  * the listening socket's completion key: a packet with this key is an accept.
  */
 struct listener {
-    SOCKET socket;                           /**< the listening socket, associated with the port */
-    LPFN_ACCEPTEX accept_ex;                 /**< AcceptEx, as the socket's provider gave it */
+    SOCKET socket; /**< the listening socket, associated with the port */
+    LPFN_ACCEPTEX accept_ex; /**< AcceptEx, as the socket's provider gave it */
     LPFN_GETACCEPTEXSOCKADDRS get_addresses; /**< GetAcceptExSockaddrs, from the same provider */
-    volatile LONG posted;                    /**< accepts posted and not yet completed; Interlocked* only */
-    WSAEVENT backlog;                        /**< FD_ACCEPT: a client waits that no posted accept took */
-    char where[64];                          /**< "ADDRESS:PORT", for error messages */
+    volatile LONG posted; /**< accepts posted and not yet completed; Interlocked* only */
+    WSAEVENT backlog; /**< FD_ACCEPT: a client waits that no posted accept took */
+    char where[64]; /**< "ADDRESS:PORT", for error messages */
 };
 
-/** \brief What the main thread and the workers share: the port, the listener (and, for main, the workers). */
+/** \brief What the main thread and the workers share: the port, the listener (and, for main, the
+ * workers). */
 struct server {
-    HANDLE port;            /**< the completion port; the listener and every client socket are associated with it */
-    HANDLE *workers;        /**< the worker threads' handles */
-    DWORD worker_count;     /**< how many workers run */
-    struct listener listener; /**< the listening socket; its address is that socket's completion key */
+    /** the completion port; the listener and every client socket are associated with it */
+    HANDLE port;
+    HANDLE *workers; /**< the worker threads' handles */
+    DWORD worker_count; /**< how many workers run */
+    /** the listening socket; its address is that socket's completion key */
+    struct listener listener;
 };
 
 /**
@@ -135,29 +152,41 @@ struct server {
  * count or check. The program's one global, `shared`.
  */
 struct shared {
-    HANDLE stop_requested;      /**< manual-reset event: set by the console handler, waited on by main */
-    volatile LONG stopping;     /**< 1 from the cancel pass on: nothing new is posted; set under `posting` */
-    SRWLOCK posting;            /**< shared while a worker handles a completion; exclusive for the cancel pass */
-    HANDLE drained;             /**< manual-reset event: set when the last object is freed while stopping */
+    /** manual-reset event: set by the console handler, waited on by main */
+    HANDLE stop_requested;
+    /** 1 from the cancel pass on: nothing new is posted; set under `posting` */
+    volatile LONG stopping;
+    /** shared while a worker handles a completion; exclusive for the cancel pass */
+    SRWLOCK posting;
+    /** TLS slot: the error lines of the handler on this thread, printed after it */
+    DWORD held_lines;
+    /** manual-reset event: set when the last object is freed while stopping */
+    HANDLE drained;
     volatile LONG live_objects; /**< struct connection and struct io allocated and not yet freed */
-    volatile LONG served;       /**< connections accepted; counted before start_connection(), which can still fail */
-    volatile LONG64 echoed;     /**< bytes the completed sends moved */
+    /** connections accepted; counted before start_connection(), which can still fail */
+    volatile LONG served;
+    volatile LONG64 echoed; /**< bytes the completed sends moved */
     CRITICAL_SECTION list_lock; /**< guards `connections` and each connection's prev/next */
     struct connection *connections; /**< every live connection, newest first */
 };
 
 /** The one global: see struct shared for why it cannot be a parameter. */
-static struct shared shared;
+static struct shared shared = {.held_lines = TLS_OUT_OF_INDEXES};
 // [structs]
+
+/* Defined with the accepts, further down; the worker calls it. */
+static void handle_accept(struct server *server, struct io *io, BOOL ok);
 
 // [print_error]
 /**
- * \brief The symbolic name of the Winsock errors a student meets most, so a
- * message says `WSAEADDRINUSE` instead of only a number.
+ * \brief The symbolic name of the errors a student meets most, so a message
+ * says `WSAEADDRINUSE` instead of only a number. Running out of memory is
+ * reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
  */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
+    case ERROR_NOT_ENOUGH_MEMORY: return "ERROR_NOT_ENOUGH_MEMORY";
     case WSAEACCES: return "WSAEACCES";
     case WSAEADDRINUSE: return "WSAEADDRINUSE";
     case WSAEADDRNOTAVAIL: return "WSAEADDRNOTAVAIL";
@@ -172,9 +201,12 @@ static const char *wsa_error_name(int code)
     case WSAENOTSOCK: return "WSAENOTSOCK";
     case WSAESHUTDOWN: return "WSAESHUTDOWN";
     case WSAETIMEDOUT: return "WSAETIMEDOUT";
-    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
+    case WSAEWOULDBLOCK: return "WSAEWOULDBLOCK";
     case WSASYSNOTREADY: return "WSASYSNOTREADY";
     case WSAVERNOTSUPPORTED: return "WSAVERNOTSUPPORTED";
+    case WSA_INVALID_HANDLE: return "WSA_INVALID_HANDLE";
+    case WSA_IO_INCOMPLETE: return "WSA_IO_INCOMPLETE";
+    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
     default: return "error";
     }
 }
@@ -183,19 +215,26 @@ static const char *wsa_error_name(int code)
  * \brief Print one line to stderr: the call, what it was applied to, the
  * error's name, its number and the system's text for it, as in
  * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
- * Workers call it too: the C runtime writes each fprintf() to stderr whole.
+ * Inside a handler the line is held and printed once the handler is over.
  */
 static void print_error(const char *call, const char *subject, int code)
 {
     char text[256] = "";
+    char *held = shared.held_lines == TLS_OUT_OF_INDEXES ? NULL : TlsGetValue(shared.held_lines);
     DWORD len = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
                                (DWORD)code, 0, text, (DWORD)sizeof text, NULL);
+    size_t used = held != NULL ? strlen(held) : 0;
 
     /* FormatMessage ends its text with "\r\n"; the line should end once. */
     while (len > 0 && (text[len - 1] == '\r' || text[len - 1] == '\n' || text[len - 1] == ' '))
         text[--len] = '\0';
-    fprintf(stderr, "%s%s%s: %s (%d)%s%s\n", call, subject[0] ? " " : "", subject,
-            wsa_error_name(code), code, len > 0 ? ": " : "", text);
+    if (held != NULL) /* in a handler: a full stderr must not stall the lock, so later */
+        snprintf(held + used, HELD_LINES_SIZE - used, "%s%s%s: %s (%d)%s%s\n", call,
+                 subject[0] ? " " : "", subject, wsa_error_name(code), code, len > 0 ? ": " : "",
+                 text);
+    else
+        fprintf(stderr, "%s%s%s: %s (%d)%s%s\n", call, subject[0] ? " " : "", subject,
+                wsa_error_name(code), code, len > 0 ? ": " : "", text);
 }
 // [print_error]
 
@@ -203,7 +242,9 @@ static void print_error(const char *call, const char *subject, int code)
 /** \brief The usage line, on stderr, for a command line we do not understand. */
 static void print_usage(void)
 {
-    fprintf(stderr, "usage: %s [port [address]]   (port 0-65535, default %d; numeric IPv4 address, default %s)\n",
+    fprintf(stderr,
+            "usage: %s [port [address]]   (port 0-65535, default %d;"
+            " numeric IPv4 address, default %s)\n",
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
@@ -237,13 +278,12 @@ static int parse_options(int argc, char **argv, struct options *opts)
 }
 // [parse_options]
 
+// [open_listener]
 /**
  * \brief Create the listening socket, bind it, listen, and print the
  * `listening on ADDRESS:PORT` line with the port the system really gave.
  *
- * The socket is made for overlapped I/O, which the completion port and
- * AcceptEx need (the accept sockets are made the same way). Writes the
- * real "ADDRESS:PORT" into \p where, for later messages. Returns
+ * Writes the real "ADDRESS:PORT" into \p where, for later messages. Returns
  * INVALID_SOCKET after printing which call failed. The caller owns the socket
  * and closes it.
  */
@@ -256,9 +296,9 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
     SOCKET listener;
 
     snprintf(subject, sizeof subject, "%s:%u", opts->address, (unsigned)opts->port);
-    listener = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
+    listener = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
     if (listener == INVALID_SOCKET) {
-        print_error("WSASocket", "", WSAGetLastError());
+        print_error("socket", "", WSAGetLastError());
         return INVALID_SOCKET;
     }
     /* On Windows SO_REUSEADDR would let a second program bind the same port
@@ -299,6 +339,7 @@ fail:
     (void)closesocket(listener); /* already failing: the first error is the one to report */
     return INVALID_SOCKET;
 }
+// [open_listener]
 
 /** \brief Write "client ADDRESS:PORT" of a peer into \p out, for error messages. */
 static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
@@ -325,7 +366,8 @@ static void object_born(void)
 static void object_freed(void)
 {
     if (InterlockedDecrement(&shared.live_objects) == 0 && shared.stopping)
-        (void)SetEvent(shared.drained); /* cannot fail on a valid event; the main thread's wait is bounded anyway */
+        /* cannot fail on a valid event; the main thread's wait is bounded anyway */
+        (void)SetEvent(shared.drained);
 }
 
 /**
@@ -355,7 +397,8 @@ static struct io *new_io(enum op op, char *data, DWORD len)
 static void free_io(struct io *io)
 {
     if (io->accepted != INVALID_SOCKET)
-        (void)closesocket(io->accepted); /* never connected to anyone, or already failing: nothing to report */
+        /* never connected to anyone, or already failing: nothing to report */
+        (void)closesocket(io->accepted);
     free(io);
     object_freed();
 }
@@ -372,7 +415,6 @@ static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_
     if (conn == NULL)
         return NULL;
     conn->socket = client;
-    conn->pending = 0;
     format_peer(peer_addr, conn->peer, sizeof conn->peer);
     EnterCriticalSection(&shared.list_lock);
     conn->next = shared.connections;
@@ -453,7 +495,7 @@ static int post_recv(struct connection *conn)
         return -1;
     io = new_io(OP_RECV, conn->buffer, (DWORD)sizeof conn->buffer);
     if (io == NULL) {
-        print_error("WSARecv", conn->peer, WSAENOBUFS);
+        print_error("calloc", conn->peer, ERROR_NOT_ENOUGH_MEMORY);
         return -1;
     }
     /* Count it before the call: once the call is made, a worker may dequeue
@@ -461,7 +503,8 @@ static int post_recv(struct connection *conn)
     InterlockedIncrement(&conn->pending);
     /* No byte-count pointer: with an OVERLAPPED the count comes with the completion. */
     if (WSARecv(conn->socket, &io->wsabuf, 1, NULL, &flags, &io->overlapped, NULL) == 0)
-        return 0; /* done at once, but the completion is queued anyway: the worker handles it, once */
+        /* done at once, but the completion is queued anyway: the worker handles it, once */
+        return 0;
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
         return 0; /* under way: the completion comes later */
@@ -476,7 +519,7 @@ static int post_recv(struct connection *conn)
 // [post_send_rest]
 /**
  * \brief Post one send of what the buffer still owes the client, from
- * `sent` to `length`. Returns 0 when it is under way, -1 after printing the
+ * `sent` to `received`. Returns 0 when it is under way, -1 after printing the
  * error or when stopping (the caller closes the connection).
  */
 static int post_send_rest(struct connection *conn)
@@ -486,9 +529,9 @@ static int post_send_rest(struct connection *conn)
 
     if (shared.stopping)
         return -1; /* stopping: post nothing new, as in post_recv() */
-    io = new_io(OP_SEND, conn->buffer + conn->sent, conn->length - conn->sent);
+    io = new_io(OP_SEND, conn->buffer + conn->sent, conn->received - conn->sent);
     if (io == NULL) {
-        print_error("WSASend", conn->peer, WSAENOBUFS);
+        print_error("calloc", conn->peer, ERROR_NOT_ENOUGH_MEMORY);
         return -1;
     }
     InterlockedIncrement(&conn->pending); /* before the call, as in post_recv() */
@@ -512,7 +555,7 @@ static int post_send_rest(struct connection *conn)
  */
 static void on_recv_complete(struct connection *conn, DWORD bytes)
 {
-    conn->length = bytes;
+    conn->received = bytes;
     conn->sent = 0;
     if (post_send_rest(conn) != 0)
         close_connection(conn);
@@ -529,7 +572,7 @@ static void on_send_complete(struct connection *conn, DWORD bytes)
     int failed;
 
     conn->sent += bytes;
-    if (conn->sent < conn->length)
+    if (conn->sent < conn->received)
         failed = post_send_rest(conn);
     else
         failed = post_recv(conn);
@@ -559,7 +602,8 @@ static void on_peer_closed(struct connection *conn, enum op op)
 static void on_io_failed(struct connection *conn, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    int error = WSAEINVAL;
 
     if (!WSAGetOverlappedResult(conn->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -582,20 +626,17 @@ static void handle_completion(struct connection *conn, struct io *io, BOOL ok, D
     if (io->op == OP_SEND)
         InterlockedExchangeAdd64(&shared.echoed, (LONG64)bytes);
     if (!ok)
-        on_io_failed(conn, io);            /* the I/O failed: this client's problem only */
+        on_io_failed(conn, io); /* the I/O failed: this client's problem only */
     else if (bytes == 0)
-        on_peer_closed(conn, io->op);      /* success with 0 bytes: the client closed */
+        on_peer_closed(conn, io->op); /* success with 0 bytes: the client closed */
     else if (io->op == OP_RECV)
-        on_recv_complete(conn, bytes);     /* success, bytes moved; the tag says which way */
+        on_recv_complete(conn, bytes); /* success, bytes moved; the tag says which way */
     else
         on_send_complete(conn, bytes);
-    free_io(io);                           /* dequeued: the system no longer writes into it */
-    free_connection_when_idle(conn);       /* last: the handler may have posted the next operation */
+    free_io(io); /* dequeued: the system no longer writes into it */
+    free_connection_when_idle(conn); /* last: the handler may have posted the next operation */
 }
 // [handle_completion]
-
-/* Defined with the accepts, further down; the worker calls it. */
-static void handle_accept(struct server *server, struct io *io, BOOL ok);
 
 // [worker]
 /**
@@ -607,8 +648,10 @@ static void handle_accept(struct server *server, struct io *io, BOOL ok);
  */
 static void handle_entry(struct server *server, const OVERLAPPED_ENTRY *entry)
 {
-    ULONG_PTR key = entry->lpCompletionKey; /* ULONG_PTR, not DWORD: it holds a pointer, 64 bits on x64 */
-    /* The OVERLAPPED sits inside a struct io; CONTAINING_RECORD steps back to the struct's start. */
+    /* ULONG_PTR, not DWORD: it holds a pointer, 64 bits on x64 */
+    ULONG_PTR key = entry->lpCompletionKey;
+    /* The OVERLAPPED sits inside a struct io; CONTAINING_RECORD steps back to the struct's start.
+     */
     struct io *io = CONTAINING_RECORD(entry->lpOverlapped, struct io, overlapped);
     /* No BOOL per completion here: the status is the NTSTATUS the system
      * wrote into Internal, a success when not negative (NT_SUCCESS). Internal
@@ -616,7 +659,11 @@ static void handle_entry(struct server *server, const OVERLAPPED_ENTRY *entry)
      * WSAGetOverlappedResult(), which the failure handlers still call to
      * name the error. */
     BOOL ok = (LONG)entry->lpOverlapped->Internal >= 0;
+    char held[HELD_LINES_SIZE] = "";
 
+    /* The handler's error lines wait in `held` until the lock is let go: a
+     * stderr that blocks would otherwise stall the cancel pass for ever. */
+    (void)TlsSetValue(shared.held_lines, held); /* set up by start_shared(): cannot fail */
     AcquireSRWLockShared(&shared.posting);
     /* The key first, the bytes after: an accept completes with 0 bytes
      * too (it receives none), and that is a new client, not a FIN. */
@@ -625,6 +672,9 @@ static void handle_entry(struct server *server, const OVERLAPPED_ENTRY *entry)
     else
         handle_completion((struct connection *)key, io, ok, entry->dwNumberOfBytesTransferred);
     ReleaseSRWLockShared(&shared.posting);
+    (void)TlsSetValue(shared.held_lines, NULL);
+    if (held[0] != '\0')
+        fprintf(stderr, "%s", held);
 }
 
 /**
@@ -636,7 +686,7 @@ static void handle_entry(struct server *server, const OVERLAPPED_ENTRY *entry)
  * exception, shared by the worker that posted the next operation and the
  * worker that handles it (free_connection_when_idle()).
  */
-static DWORD WINAPI worker(void *param)
+static unsigned __stdcall worker(void *param)
 {
     struct server *server = param;
 
@@ -644,7 +694,8 @@ static DWORD WINAPI worker(void *param)
         OVERLAPPED_ENTRY entries[COMPLETIONS_PER_DEQUEUE];
         ULONG count = 0, i, exits = 0;
 
-        if (!GetQueuedCompletionStatusEx(server->port, entries, COMPLETIONS_PER_DEQUEUE, &count, INFINITE, FALSE)) {
+        if (!GetQueuedCompletionStatusEx(server->port, entries, COMPLETIONS_PER_DEQUEUE, &count,
+                                         INFINITE, FALSE)) {
             /* Nothing dequeued. Either the timeout passed (only with a finite
              * timeout; this one is INFINITE) or the port itself is broken. */
             DWORD error = GetLastError();
@@ -686,7 +737,8 @@ static int start_workers(struct server *server)
     GetSystemInfo(&info);
     count = WORKERS_PER_PROCESSOR * info.dwNumberOfProcessors;
     if (count > MAXIMUM_WAIT_OBJECTS - 2)
-        count = MAXIMUM_WAIT_OBJECTS - 2; /* main waits on them, the stop and the backlog event in one call */
+        /* main waits on them, the stop and the backlog event in one call */
+        count = MAXIMUM_WAIT_OBJECTS - 2;
     /* Concurrency 0: the port lets as many workers run at once as there are
      * processors. We start twice as many threads, so that when one blocks
      * another is waiting to take its turn. */
@@ -701,9 +753,11 @@ static int start_workers(struct server *server)
         return -1;
     }
     for (server->worker_count = 0; server->worker_count < count; server->worker_count++) {
-        server->workers[server->worker_count] = CreateThread(NULL, 0, worker, server, 0, NULL);
+        /* _beginthreadex, not CreateThread: the workers call the C library (lesson 03). */
+        server->workers[server->worker_count] =
+            (HANDLE)_beginthreadex(NULL, 0, worker, server, 0, NULL);
         if (server->workers[server->worker_count] == NULL) {
-            print_error("CreateThread", "worker", (int)GetLastError());
+            print_error("_beginthreadex", "worker", (int)_doserrno);
             return -1;
         }
     }
@@ -718,12 +772,13 @@ static int start_workers(struct server *server)
  * its first receive. A failure closes this client only. Owns \p client.
  * Called by the worker that completed the accept.
  */
-static void start_connection(const struct server *server, SOCKET client, const SOCKADDR_IN *peer_addr)
+static void start_connection(const struct server *server, SOCKET client,
+                             const SOCKADDR_IN *peer_addr)
 {
     struct connection *conn = new_connection(client, peer_addr);
 
     if (conn == NULL) {
-        print_error("accept", "a client", WSAENOBUFS);
+        print_error("calloc", "a client", ERROR_NOT_ENOUGH_MEMORY);
         (void)closesocket(client); /* out of memory already: that is the error to report */
         return;
     }
@@ -756,14 +811,15 @@ static int load_accept_functions(struct listener *listener)
     GUID get_addresses_id = WSAID_GETACCEPTEXSOCKADDRS;
     DWORD bytes = 0;
 
-    if (WSAIoctl(listener->socket, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex_id, (DWORD)sizeof accept_ex_id,
-                 &listener->accept_ex, (DWORD)sizeof listener->accept_ex, &bytes, NULL, NULL) == SOCKET_ERROR) {
+    if (WSAIoctl(listener->socket, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex_id,
+                 (DWORD)sizeof accept_ex_id, &listener->accept_ex,
+                 (DWORD)sizeof listener->accept_ex, &bytes, NULL, NULL) == SOCKET_ERROR) {
         print_error("WSAIoctl(AcceptEx)", listener->where, WSAGetLastError());
         return -1;
     }
     if (WSAIoctl(listener->socket, SIO_GET_EXTENSION_FUNCTION_POINTER, &get_addresses_id,
-                 (DWORD)sizeof get_addresses_id, &listener->get_addresses, (DWORD)sizeof listener->get_addresses,
-                 &bytes, NULL, NULL) == SOCKET_ERROR) {
+                 (DWORD)sizeof get_addresses_id, &listener->get_addresses,
+                 (DWORD)sizeof listener->get_addresses, &bytes, NULL, NULL) == SOCKET_ERROR) {
         print_error("WSAIoctl(GetAcceptExSockaddrs)", listener->where, WSAGetLastError());
         return -1;
     }
@@ -779,8 +835,8 @@ static int load_accept_functions(struct listener *listener)
  */
 static int listener_is_broken(int error)
 {
-    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT || error == WSANOTINITIALISED ||
-           error == WSAENETDOWN;
+    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||
+           error == WSANOTINITIALISED || error == WSAENETDOWN;
 }
 
 /**
@@ -795,7 +851,7 @@ static int post_accept(struct listener *listener)
     int error;
 
     if (io == NULL) {
-        print_error("AcceptEx", listener->where, WSAENOBUFS);
+        print_error("calloc", listener->where, ERROR_NOT_ENOUGH_MEMORY);
         return WSAENOBUFS;
     }
     /* The client's socket exists before the client: overlapped, like the
@@ -810,8 +866,8 @@ static int post_accept(struct listener *listener)
     /* dwReceiveDataLength 0: complete as soon as a client connects. With a
      * receive buffer, a client that connects and says nothing would hold
      * this accept for as long as it likes. */
-    if (listener->accept_ex(listener->socket, io->accepted, io->addresses, ACCEPT_RECEIVE_SIZE, ACCEPT_ADDRESS_SIZE,
-                            ACCEPT_ADDRESS_SIZE, &unused, &io->overlapped))
+    if (listener->accept_ex(listener->socket, io->accepted, io->addresses, ACCEPT_RECEIVE_SIZE,
+                            ACCEPT_ADDRESS_SIZE, ACCEPT_ADDRESS_SIZE, &unused, &io->overlapped))
         return 0; /* a client was waiting: done at once, but the completion is queued anyway */
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
@@ -878,8 +934,8 @@ static void on_accept_complete(struct server *server, struct io *io)
         return; /* free_io() closes the socket */
     }
     /* The addresses are in AcceptEx's buffer, in a format only this call reads. */
-    listener->get_addresses(io->addresses, ACCEPT_RECEIVE_SIZE, ACCEPT_ADDRESS_SIZE, ACCEPT_ADDRESS_SIZE, &local, &local_len,
-                            &remote, &remote_len);
+    listener->get_addresses(io->addresses, ACCEPT_RECEIVE_SIZE, ACCEPT_ADDRESS_SIZE,
+                            ACCEPT_ADDRESS_SIZE, &local, &local_len, &remote, &remote_len);
     memset(&peer_addr, 0, sizeof peer_addr);
     if (remote != NULL && remote_len >= (int)sizeof peer_addr)
         memcpy(&peer_addr, remote, sizeof peer_addr);
@@ -896,11 +952,13 @@ static void on_accept_complete(struct server *server, struct io *io)
 static void on_accept_failed(const struct listener *listener, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    int error = WSAEINVAL;
 
     if (!WSAGetOverlappedResult(listener->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
-    if (!(shared.stopping && error == WSA_OPERATION_ABORTED)) /* cancelled by the shutdown: expected */
+    if (!(shared.stopping &&
+          error == WSA_OPERATION_ABORTED)) /* cancelled by the shutdown: expected */
         print_error("AcceptEx", listener->where, error);
 }
 
@@ -912,7 +970,8 @@ static void on_accept_failed(const struct listener *listener, struct io *io)
 static void handle_accept(struct server *server, struct io *io, BOOL ok)
 {
     InterlockedDecrement(&server->listener.posted);
-    (void)top_up_accepts(&server->listener, ACCEPTS_POSTED); /* errors are printed; main sees a broken listener */
+    /* errors are printed; main sees a broken listener */
+    (void)top_up_accepts(&server->listener, ACCEPTS_POSTED);
     if (ok)
         on_accept_complete(server, io);
     else
@@ -960,7 +1019,8 @@ static int start_accepting(struct server *server)
     if (load_accept_functions(listener) != 0)
         return -1;
     /* The accepts complete to the listening socket's association, with its key. */
-    if (CreateIoCompletionPort((HANDLE)listener->socket, server->port, (ULONG_PTR)listener, 0) == NULL) {
+    if (CreateIoCompletionPort((HANDLE)listener->socket, server->port, (ULONG_PTR)listener, 0) ==
+        NULL) {
         print_error("CreateIoCompletionPort", listener->where, (int)GetLastError());
         return -1;
     }
@@ -975,7 +1035,8 @@ static int start_accepting(struct server *server)
         return -1;
     }
     if (top_up_accepts(listener, ACCEPTS_POSTED) != 0 || listener->posted == 0)
-        return -1; /* the error is printed; without one accept posted, nobody would ever be served */
+        /* the error is printed; without one accept posted, nobody would ever be served */
+        return -1;
     return 0;
 }
 // [start_accepting]
@@ -993,7 +1054,8 @@ static BOOL WINAPI on_console_signal(DWORD type)
 {
     if (type != CTRL_C_EVENT && type != CTRL_BREAK_EVENT)
         return FALSE;
-    (void)SetEvent(shared.stop_requested); /* cannot fail on a valid event; nothing to do here if it did */
+    /* cannot fail on a valid event; nothing to do here if it did */
+    (void)SetEvent(shared.stop_requested);
     return TRUE;
 }
 
@@ -1005,6 +1067,11 @@ static BOOL WINAPI on_console_signal(DWORD type)
  */
 static int start_shared(void)
 {
+    shared.held_lines = TlsAlloc();
+    if (shared.held_lines == TLS_OUT_OF_INDEXES) {
+        print_error("TlsAlloc", "", (int)GetLastError());
+        return -1;
+    }
     InitializeSRWLock(&shared.posting);
     InitializeCriticalSection(&shared.list_lock);
     /* Manual reset: once set, an event stays set for whoever looks later. */
@@ -1035,7 +1102,8 @@ static int watch_workers(struct server *server)
     HANDLE waits[MAXIMUM_WAIT_OBJECTS];
     DWORD count = server->worker_count + 2;
 
-    waits[0] = shared.stop_requested; /* first: if several are signalled, the wait reports the lowest index */
+    /* first: if several are signalled, the wait reports the lowest index */
+    waits[0] = shared.stop_requested;
     waits[1] = server->listener.backlog;
     memcpy(waits + 2, server->workers, server->worker_count * sizeof *server->workers);
     for (;;) {
@@ -1069,8 +1137,8 @@ static void cancel_io(HANDLE handle, const char *subject)
  * \brief The cancel pass. With `posting` held exclusive no worker is inside a
  * handler, so no post and no close is half done: set `stopping` (from here no
  * handler posts anything), then cancel the pending accepts and every
- * connection's pending operation. Each cancelled operation still completes,
- * with WSA_OPERATION_ABORTED, and is handled and freed by a worker.
+ * connection's pending operation. Each one still completes (aborted, or
+ * normally if it finished first) and is handled and freed by a worker.
  */
 static void cancel_everything(struct server *server)
 {
@@ -1098,9 +1166,12 @@ static void cancel_everything(struct server *server)
 static int wait_until_drained(void)
 {
     /* `stopping` is set: from here the free that reaches 0 sets the event. */
-    if (shared.live_objects == 0 || WaitForSingleObject(shared.drained, DRAIN_TIMEOUT_MS) == WAIT_OBJECT_0)
+    if (shared.live_objects == 0 ||
+        WaitForSingleObject(shared.drained, DRAIN_TIMEOUT_MS) == WAIT_OBJECT_0)
         return 0;
-    fprintf(stderr, "shutdown: %ld objects still allocated after %d ms; leaving them to the end of the process\n",
+    fprintf(stderr,
+            "shutdown: %ld objects still allocated after %d ms; leaving them to the end of the "
+            "process\n",
             shared.live_objects, DRAIN_TIMEOUT_MS);
     return -1;
 }
@@ -1122,7 +1193,8 @@ static int stop_workers(const struct server *server)
     }
     woke = WaitForMultipleObjects(server->worker_count, server->workers, TRUE, JOIN_TIMEOUT_MS);
     if (woke == WAIT_TIMEOUT || woke == WAIT_FAILED) {
-        print_error("WaitForMultipleObjects", "workers to end", woke == WAIT_TIMEOUT ? WAIT_TIMEOUT : (int)GetLastError());
+        print_error("WaitForMultipleObjects", "workers to end",
+                    woke == WAIT_TIMEOUT ? WAIT_TIMEOUT : (int)GetLastError());
         return -1;
     }
     return 0;
@@ -1138,29 +1210,25 @@ static int stop_server(struct server *server)
     int clean;
     DWORD i;
 
-#ifdef LAB_MISTAKE_EXIT_BEFORE_DRAIN
-    /* Lab build (tests/labs.def): the workers are told to leave first, so the cancelled operations
-     * complete with nobody left to take their completions and free what they carry. */
-    clean = stop_workers(server) == 0;
-    cancel_everything(server);
-    clean = wait_until_drained() == 0 && clean;
-#else
     cancel_everything(server);
     clean = wait_until_drained() == 0;
     clean = stop_workers(server) == 0 && clean;
-#endif
     if (clean) {
         /* Nothing is pending and no worker runs: nothing can use these any more. */
-        (void)closesocket(server->listener.socket); /* no accept left on it; an error would change nothing */
-        (void)WSACloseEvent(server->listener.backlog); /* the listener that signalled it is closed */
+        /* no accept left on it; an error would change nothing */
+        (void)closesocket(server->listener.socket);
+        /* the listener that signalled it is closed */
+        (void)WSACloseEvent(server->listener.backlog);
         for (i = 0; i < server->worker_count; i++)
-            (void)CloseHandle(server->workers[i]); /* ended threads: closing only drops our reference */
+            /* ended threads: closing only drops our reference */
+            (void)CloseHandle(server->workers[i]);
         free(server->workers);
         (void)CloseHandle(server->port);
         DeleteCriticalSection(&shared.list_lock); /* no connection is left to add or remove */
         (void)WSACleanup(); /* every socket is closed; the process ends anyway */
     }
-    printf("shutdown complete: %ld connections served, %lld bytes echoed, %ld objects still allocated\n",
+    printf("shutdown complete: %ld connections served, %lld bytes echoed, %ld objects still "
+           "allocated\n",
            shared.served, (long long)shared.echoed, shared.live_objects);
     if (fflush(stdout) != 0)
         clean = 0;
@@ -1178,7 +1246,8 @@ static int stop_server(struct server *server)
  */
 int main(int argc, char **argv)
 {
-    struct server server;
+    /* Not on this stack: the workers outlive main() when it returns 1. */
+    static struct server server;
     struct options opts;
     WSADATA wsa;
     int error;
@@ -1198,10 +1267,10 @@ int main(int argc, char **argv)
     if (start_shared() != 0)
         return 1;
     /* Workers first, listener second: the listening line means "ready". */
-    memset(&server, 0, sizeof server);
     if (start_workers(&server) != 0)
         return 1; /* ending the process ends the workers started so far */
-    server.listener.socket = open_listener(&opts, server.listener.where, sizeof server.listener.where);
+    server.listener.socket =
+        open_listener(&opts, server.listener.where, sizeof server.listener.where);
     if (server.listener.socket == INVALID_SOCKET)
         return 1;
     /* Clients that connect before the first accept is posted wait in the backlog. */

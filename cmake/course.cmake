@@ -61,20 +61,29 @@ function(course_add_program name)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${COURSE_BIN_DIR}>")
 endfunction()
 
-# course_add_lesson_build(TARGET LESSON FOLDER [SOURCES...]): a test build of a lesson: its own
-# server.c (and SOURCES), the warnings and libraries of the lesson itself, into COURSE_BIN_DIR/FOLDER.
-# The labs' broken servers and the faults builds are made with it; the caller adds its switch.
+# course_add_lesson_build(TARGET LESSON FOLDER SOURCES...): a test build of a lesson from SOURCES
+# (its server.c or a lab's patched copy, and any shim), with the warnings and libraries of the lesson
+# itself, into COURSE_BIN_DIR/FOLDER. The labs' broken servers, the faults and the trace builds use it.
 function(course_add_lesson_build target lesson folder)
-  add_executable(${target} "${PROJECT_SOURCE_DIR}/${lesson}/server.c" ${ARGN})
+  add_executable(${target} ${ARGN})
   course_target_defaults(${target})
   get_target_property(libs ${lesson} LINK_LIBRARIES)
   target_link_libraries(${target} PRIVATE ${libs})
   set_target_properties(${target} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "$<1:${COURSE_BIN_DIR}/${folder}>")
 endfunction()
 
+# The program that applies a lab's patch: GNU patch (on Windows, the one Git for Windows brings).
+# Without it there are no labs: a note, not an error.
+find_program(COURSE_PATCH patch HINTS "$ENV{ProgramFiles}/Git/usr/bin")
+
 # course_labs(VAR): the labs of tests/labs.def whose lesson is built, as a list of
 # "LESSON|name|MISTAKE|check" entries: 01_sync_accept|string_buffer|STRING_BUFFER|echoes_random_binary_payloads.
 function(course_labs var)
+  if(NOT COURSE_PATCH)
+    message(STATUS "patch not found: the labs' broken servers are not built")
+    set(${var} "" PARENT_SCOPE)
+    return()
+  endif()
   file(STRINGS "${PROJECT_SOURCE_DIR}/tests/labs.def" lines REGEX "^LAB\\(")
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/tests/labs.def")
   set(labs "")

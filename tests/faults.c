@@ -18,6 +18,8 @@
 
 #include <stdlib.h>
 
+#include "wrap.h"
+
 enum { FAULT_BUDGET = 30 };
 
 /** \brief The wrapped functions, one counter each. */
@@ -41,30 +43,6 @@ static int fault_now(enum call which)
         return 0;
     return InterlockedIncrement(&failures) <= FAULT_BUDGET;
 }
-
-/* The linker's names: __real_X is the system's X, __wrap_X is what the lesson's calls reach. */
-int WSAAPI __real_listen(SOCKET s, int backlog);
-int WSAAPI __wrap_listen(SOCKET s, int backlog);
-SOCKET WSAAPI __real_accept(SOCKET s, struct sockaddr *addr, int *len);
-SOCKET WSAAPI __wrap_accept(SOCKET s, struct sockaddr *addr, int *len);
-int WSAAPI __real_recv(SOCKET s, char *buf, int len, int flags);
-int WSAAPI __wrap_recv(SOCKET s, char *buf, int len, int flags);
-int WSAAPI __real_send(SOCKET s, const char *buf, int len, int flags);
-int WSAAPI __wrap_send(SOCKET s, const char *buf, int len, int flags);
-int WSAAPI __real_WSARecv(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD got, LPDWORD flags, LPWSAOVERLAPPED ov,
-                          LPWSAOVERLAPPED_COMPLETION_ROUTINE done);
-int WSAAPI __wrap_WSARecv(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD got, LPDWORD flags, LPWSAOVERLAPPED ov,
-                          LPWSAOVERLAPPED_COMPLETION_ROUTINE done);
-int WSAAPI __real_WSASend(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD sent, DWORD flags, LPWSAOVERLAPPED ov,
-                          LPWSAOVERLAPPED_COMPLETION_ROUTINE done);
-int WSAAPI __wrap_WSASend(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD sent, DWORD flags, LPWSAOVERLAPPED ov,
-                          LPWSAOVERLAPPED_COMPLETION_ROUTINE done);
-SOCKET WSAAPI __real_WSASocketW(int af, int type, int protocol, LPWSAPROTOCOL_INFOW info, GROUP g, DWORD flags);
-SOCKET WSAAPI __wrap_WSASocketW(int af, int type, int protocol, LPWSAPROTOCOL_INFOW info, GROUP g, DWORD flags);
-void *__real_malloc(size_t size);
-void *__wrap_malloc(size_t size);
-void *__real_calloc(size_t count, size_t size);
-void *__wrap_calloc(size_t count, size_t size);
 
 int WSAAPI __wrap_listen(SOCKET s, int backlog)
 {

@@ -1,0 +1,17 @@
+# The trace builds (tests/trace.c): each lesson's server.c linked so that every call that waits or
+# completes I/O is written to a trace file when COURSE_TRACE=FILE is set (`./course trace`). Included
+# by the MinGW build after the lessons: it needs GNU ld's --wrap.
+if(NOT MINGW)
+  return()
+endif()
+set(_wrapped accept recv send WSARecv WSASend WSAWaitForMultipleEvents WSAIoctl SleepEx QueueUserAPC
+  GetQueuedCompletionStatus GetQueuedCompletionStatusEx PostQueuedCompletionStatus CancelIoEx
+  WaitForMultipleObjects)
+list(TRANSFORM _wrapped PREPEND "-Wl,--wrap=" OUTPUT_VARIABLE _wrap_options)
+foreach(lesson IN LISTS COURSE_LESSONS)
+  course_add_lesson_build("${lesson}-trace" ${lesson} trace "${PROJECT_SOURCE_DIR}/${lesson}/server.c"
+    "${PROJECT_SOURCE_DIR}/tests/trace.c")
+  # Winsock's and kernel32's functions as plain symbols, not __imp_ pointers, so that --wrap reaches them.
+  target_compile_definitions("${lesson}-trace" PRIVATE WINSOCK_API_LINKAGE= WINBASEAPI=)
+  target_link_options("${lesson}-trace" PRIVATE ${_wrap_options})
+endforeach()
