@@ -40,7 +40,9 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <windows.h>
-#include <mswsock.h> /* the AcceptEx types, WSAID_ACCEPTEX and SO_UPDATE_ACCEPT_CONTEXT; no mswsock.lib needed */
+#include <process.h>
+/* The AcceptEx types, WSAID_ACCEPTEX and SO_UPDATE_ACCEPT_CONTEXT; no mswsock.lib needed. */
+#include <mswsock.h>
 #include <mstcpip.h> /* struct tcp_keepalive, SIO_KEEPALIVE_VALS */
 
 #include <stdio.h>
@@ -67,17 +69,22 @@
 #define KEEPALIVE_INTERVAL_MS 1000
 /** Worker threads per processor: spares for a worker that blocks (a page fault, a lock). */
 #define WORKERS_PER_PROCESSOR 2
-/** Accepts kept posted: each completion is replaced, so a client that connects finds one waiting. */
+/** Accepts kept posted: each completion is replaced, so a client that connects finds one waiting.
+ */
 #define ACCEPTS_POSTED 256
 /** The most accepts under way while a burst outruns the replacements (FD_ACCEPT asks for more). */
 #define ACCEPTS_POSTED_MAX 4096
 /** Bytes AcceptEx waits for before it completes: none, so a silent client cannot hold an accept. */
 #define ACCEPT_RECEIVE_SIZE 0
-/** Room AcceptEx needs for one address: the largest sockaddr of the family plus 16, as its documentation requires. */
-#define ACCEPT_ADDRESS_SIZE(family) ((DWORD)((family) == AF_INET6 ? sizeof(SOCKADDR_IN6) : sizeof(SOCKADDR_IN)) + 16)
-/** How often the main thread posts the accepts that could not be replaced (out of sockets or memory). */
+/** Room AcceptEx needs for one address: the largest sockaddr of the family plus 16, as its
+ * documentation requires. */
+#define ACCEPT_ADDRESS_SIZE(family)                                                                \
+    ((DWORD)((family) == AF_INET6 ? sizeof(SOCKADDR_IN6) : sizeof(SOCKADDR_IN)) + 16)
+/** How often the main thread posts the accepts that could not be replaced (out of sockets or
+ * memory). */
 #define TOP_UP_INTERVAL_MS 1000
-/** Operations of one client a worker handles in a row when each completes at once; then it queues the next. */
+/** Operations of one client a worker handles in a row when each completes at once; then it queues
+ * the next. */
 #define INLINE_COMPLETIONS_MAX 16
 /** Completions a worker takes from the port in one call: fewer kernel transitions under load. */
 #define COMPLETIONS_PER_DEQUEUE 16
@@ -85,23 +92,26 @@
 #define DRAIN_TIMEOUT_MS 1000
 /** How long the main thread waits for the workers to take their exit packets and end. */
 #define JOIN_TIMEOUT_MS 500
+/** Room for the error lines of one handler (a few lines; more are cut). */
+#define HELD_LINES_SIZE 1024
 
 /** \brief What the command line asked for. */
 struct options {
-    const char *address;   /**< numeric IPv4 or IPv6 address to listen on */
-    int family;            /**< AF_INET or AF_INET6, as the address is written */
-    unsigned short port;   /**< port to listen on; 0 lets the system choose */
-    DWORD idle_timeout;    /**< seconds of silence before a client is closed; 0: never */
-    LONG max_connections;  /**< clients served at once at most; 0: no cap */
+    const char *address; /**< numeric IPv4 or IPv6 address to listen on */
+    int family; /**< AF_INET or AF_INET6, as the address is written */
+    unsigned short port; /**< port to listen on; 0 lets the system choose */
+    DWORD idle_timeout; /**< seconds of silence before a client is closed; 0: never */
+    LONG max_connections; /**< clients served at once at most; 0: no cap */
 };
 
 // [structs]
 /** \brief What an operation was: the OVERLAPPED alone cannot say, the tag in its struct io does. */
 enum op {
-    OP_ACCEPT, /**< an AcceptEx on the listening socket; its key is the listener, not a connection */
+    /** an AcceptEx on the listening socket; its key is the listener, not a connection */
+    OP_ACCEPT,
     OP_READY, /**< a zero-byte WSARecv: it completes when the client sent something (or closed) */
     OP_RECV, /**< a WSARecv into the connection's buffer */
-    OP_SEND  /**< a WSASend of the part of the buffer not yet sent */
+    OP_SEND /**< a WSASend of the part of the buffer not yet sent */
 };
 
 /**
@@ -111,11 +121,15 @@ enum op {
  * an accept takes one from `shared.io_pool`.
  */
 struct io {
-    enum op op;             /**< what completed, for the worker's dispatch */
-    OVERLAPPED overlapped;  /**< not first, on purpose: CONTAINING_RECORD finds the struct, a cast would not */
-    WSABUF wsabuf;          /**< OP_RECV, OP_SEND: the part of the connection's buffer this operation fills or sends */
-    SOCKET accepted;        /**< OP_ACCEPT: the socket AcceptEx makes the client's; this io owns it until then */
-    char addresses[ACCEPT_RECEIVE_SIZE + 2 * ACCEPT_ADDRESS_SIZE(AF_INET6)]; /**< OP_ACCEPT: where AcceptEx writes the local and remote addresses */
+    enum op op; /**< what completed, for the worker's dispatch */
+    /** not first, on purpose: CONTAINING_RECORD finds the struct, a cast would not */
+    OVERLAPPED overlapped;
+    /** OP_RECV, OP_SEND: the part of the connection's buffer this operation fills or sends */
+    WSABUF wsabuf;
+    /** OP_ACCEPT: the socket AcceptEx makes the client's; this io owns it until then */
+    SOCKET accepted;
+    /** OP_ACCEPT: where AcceptEx writes the local and remote addresses */
+    char addresses[ACCEPT_RECEIVE_SIZE + 2 * ACCEPT_ADDRESS_SIZE(AF_INET6)];
 };
 
 /**
@@ -123,18 +137,24 @@ struct io {
  * completion key, so every completion on the socket leads back here.
  */
 struct connection {
-    SOCKET socket;          /**< the client; INVALID_SOCKET once closed */
-    volatile LONG pending;  /**< operations posted and not yet finished; changed only with Interlocked* */
-    DWORD length;           /**< bytes the last receive put in `buffer` */
-    DWORD sent;             /**< of those, bytes already echoed */
-    char peer[64];          /**< "client ADDRESS:PORT", for error messages */
-    struct connection *prev; /**< the previous connection on `shared.connections` (the list the cancel pass walks) */
+    SOCKET socket; /**< the client; INVALID_SOCKET once closed */
+    /** operations posted and not yet finished; changed only with Interlocked* */
+    volatile LONG pending;
+    DWORD received; /**< bytes the last receive put in `buffer` */
+    DWORD sent; /**< of those, bytes already echoed */
+    char peer[64]; /**< "client ADDRESS:PORT", for error messages */
+    /** the previous connection on `shared.connections` (the list the cancel pass walks) */
+    struct connection *prev;
     struct connection *next; /**< the next one on that list */
-    struct io io;           /**< the one operation in flight: a connection never has two */
-    char *buffer;           /**< from `shared.buffer_pool` while an echo is under way, else NULL; raw bytes, not a string */
-    BOOL skips_packets;     /**< FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is set: a post that succeeds at once queues nothing */
-    volatile ULONGLONG last_active; /**< clock_ms() at the last completion: the idle sweep reads it */
-    volatile LONG timed_out; /**< set by the idle sweep when it cancels; the completion then closes */
+    struct io io; /**< the one operation in flight: a connection never has two */
+    /** from `shared.buffer_pool` while an echo is under way, else NULL; raw bytes, not a string */
+    char *buffer;
+    /** FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is set: a post that succeeds at once queues nothing */
+    BOOL skips_packets;
+    /** clock_ms() at the last completion: the idle sweep reads it */
+    volatile ULONGLONG last_active;
+    /** set by the idle sweep when it cancels; the completion then closes */
+    volatile LONG timed_out;
 };
 
 /**
@@ -142,22 +162,28 @@ struct connection {
  * the listening socket's completion key: a packet with this key is an accept.
  */
 struct listener {
-    SOCKET socket;                           /**< the listening socket, associated with the port */
-    LPFN_ACCEPTEX accept_ex;                 /**< AcceptEx, as the socket's provider gave it */
+    SOCKET socket; /**< the listening socket, associated with the port */
+    LPFN_ACCEPTEX accept_ex; /**< AcceptEx, as the socket's provider gave it */
     LPFN_GETACCEPTEXSOCKADDRS get_addresses; /**< GetAcceptExSockaddrs, from the same provider */
-    volatile LONG posted;                    /**< accepts posted and not yet completed; Interlocked* only */
-    int family;                              /**< AF_INET or AF_INET6: the accept sockets and address sizes follow it */
-    LONG max_connections;                    /**< the cap on `posted` + `shared.clients`; 0: none */
-    WSAEVENT backlog;                        /**< FD_ACCEPT: a client waits that no posted accept took */
-    char where[64];                          /**< "ADDRESS:PORT", for error messages */
+    /** accepts posted and not yet completed; Interlocked* only */
+    volatile LONG posted;
+    /** AF_INET or AF_INET6: the accept sockets and address sizes follow it */
+    int family;
+    LONG max_connections; /**< the cap on `posted` + `shared.clients`; 0: none */
+    /** FD_ACCEPT: a client waits that no posted accept took */
+    WSAEVENT backlog;
+    char where[64]; /**< "ADDRESS:PORT", for error messages */
 };
 
-/** \brief What the main thread and the workers share: the port, the listener (and, for main, the workers). */
+/** \brief What the main thread and the workers share: the port, the listener (and, for main, the
+ * workers). */
 struct server {
-    HANDLE port;            /**< the completion port; the listener and every client socket are associated with it */
-    HANDLE *workers;        /**< the worker threads' handles */
-    DWORD worker_count;     /**< how many workers run */
-    struct listener listener; /**< the listening socket; its address is that socket's completion key */
+    /** the completion port; the listener and every client socket are associated with it */
+    HANDLE port;
+    HANDLE *workers; /**< the worker threads' handles */
+    DWORD worker_count; /**< how many workers run */
+    /** the listening socket; its address is that socket's completion key */
+    struct listener listener;
     ULONGLONG idle_timeout_ms; /**< silence after which the sweep closes a client; 0: never */
 };
 
@@ -166,12 +192,13 @@ struct server {
  * lock-free list (an SLIST), and a malloc only when the list is empty.
  */
 struct pool {
-    SLIST_HEADER free;         /**< blocks given back; each starts with its SLIST_ENTRY while here */
-    size_t size;               /**< bytes per block */
-    LONG kept;                 /**< at most this many on `free`; one more given back is freed */
-    LONG limit;                /**< at most this many taken at once; 0: no limit */
-    volatile LONG taken;       /**< blocks taken and not given back */
-    volatile LONG allocated;   /**< blocks allocated and not freed, taken or on `free` */
+    /** blocks given back; each starts with its SLIST_ENTRY while here */
+    SLIST_HEADER free;
+    size_t size; /**< bytes per block */
+    LONG kept; /**< at most this many on `free`; one more given back is freed */
+    LONG limit; /**< at most this many taken at once; 0: no limit */
+    volatile LONG taken; /**< blocks taken and not given back */
+    volatile LONG allocated; /**< blocks allocated and not freed, taken or on `free` */
 };
 
 /**
@@ -180,34 +207,49 @@ struct pool {
  * count or check. The program's one global, `shared`.
  */
 struct shared {
-    HANDLE stop_requested;      /**< manual-reset event: set by the console handler, waited on by main */
-    volatile LONG stopping;     /**< 1 from the cancel pass on: nothing new is posted; set under `posting` */
-    SRWLOCK posting;            /**< shared while a worker handles a completion; exclusive for the cancel pass */
-    HANDLE drained;             /**< manual-reset event: set when the last object is freed while stopping */
+    /** manual-reset event: set by the console handler, waited on by main */
+    HANDLE stop_requested;
+    /** 1 from the cancel pass on: nothing new is posted; set under `posting` */
+    volatile LONG stopping;
+    /** shared while a worker handles a completion; exclusive for the cancel pass */
+    SRWLOCK posting;
+    /** TLS slot: the error lines of the handler on this thread, printed after it */
+    DWORD held_lines;
+    /** manual-reset event: set when the last object is freed while stopping */
+    HANDLE drained;
     volatile LONG live_objects; /**< struct connection, accept struct io and buffers in use */
-    volatile LONG clients;      /**< live connections: with `listener.posted`, what the cap limits */
-    BOOL ifs_handles;           /**< the sockets' provider gives IFS handles: packets may be skipped */
-    LONGLONG ticks_per_ms;      /**< QueryPerformanceFrequency() / 1000, for clock_ms() */
-    struct pool io_pool;        /**< the accepts' struct io */
-    struct pool buffer_pool;    /**< the echo buffers */
-    volatile LONG served;       /**< connections accepted; counted before start_connection(), which can still fail */
-    volatile LONG64 echoed;     /**< bytes the completed sends moved */
+    /** live connections: with `listener.posted`, what the cap limits */
+    volatile LONG clients;
+    /** the sockets' provider gives IFS handles: packets may be skipped */
+    BOOL ifs_handles;
+    LONGLONG ticks_per_ms; /**< QueryPerformanceFrequency() / 1000, for clock_ms() */
+    struct pool io_pool; /**< the accepts' struct io */
+    struct pool buffer_pool; /**< the echo buffers */
+    /** connections accepted; counted before start_connection(), which can still fail */
+    volatile LONG served;
+    volatile LONG64 echoed; /**< bytes the completed sends moved */
     CRITICAL_SECTION list_lock; /**< guards `connections` and each connection's prev/next */
     struct connection *connections; /**< every live connection, newest first */
 };
 
 /** The one global: see struct shared for why it cannot be a parameter. */
-static struct shared shared;
+static struct shared shared = {.held_lines = TLS_OUT_OF_INDEXES};
 // [structs]
+
+/* Defined with the accepts, further down; the worker calls them. */
+static void handle_accept(struct server *server, struct io *io, BOOL ok);
+static int top_up_accepts(struct listener *listener, LONG wanted);
 
 // [print_error]
 /**
- * \brief The symbolic name of the Winsock errors a student meets most, so a
- * message says `WSAEADDRINUSE` instead of only a number.
+ * \brief The symbolic name of the errors a student meets most, so a message
+ * says `WSAEADDRINUSE` instead of only a number. Running out of memory is
+ * reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
  */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
+    case ERROR_NOT_ENOUGH_MEMORY: return "ERROR_NOT_ENOUGH_MEMORY";
     case WSAEACCES: return "WSAEACCES";
     case WSAEADDRINUSE: return "WSAEADDRINUSE";
     case WSAEADDRNOTAVAIL: return "WSAEADDRNOTAVAIL";
@@ -222,9 +264,12 @@ static const char *wsa_error_name(int code)
     case WSAENOTSOCK: return "WSAENOTSOCK";
     case WSAESHUTDOWN: return "WSAESHUTDOWN";
     case WSAETIMEDOUT: return "WSAETIMEDOUT";
-    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
+    case WSAEWOULDBLOCK: return "WSAEWOULDBLOCK";
     case WSASYSNOTREADY: return "WSASYSNOTREADY";
     case WSAVERNOTSUPPORTED: return "WSAVERNOTSUPPORTED";
+    case WSA_INVALID_HANDLE: return "WSA_INVALID_HANDLE";
+    case WSA_IO_INCOMPLETE: return "WSA_IO_INCOMPLETE";
+    case WSA_OPERATION_ABORTED: return "WSA_OPERATION_ABORTED";
     default: return "error";
     }
 }
@@ -233,19 +278,26 @@ static const char *wsa_error_name(int code)
  * \brief Print one line to stderr: the call, what it was applied to, the
  * error's name, its number and the system's text for it, as in
  * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
- * Workers call it too: the C runtime writes each fprintf() to stderr whole.
+ * Inside a handler the line is held and printed once the handler is over.
  */
 static void print_error(const char *call, const char *subject, int code)
 {
     char text[256] = "";
+    char *held = shared.held_lines == TLS_OUT_OF_INDEXES ? NULL : TlsGetValue(shared.held_lines);
     DWORD len = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
                                (DWORD)code, 0, text, (DWORD)sizeof text, NULL);
+    size_t used = held != NULL ? strlen(held) : 0;
 
     /* FormatMessage ends its text with "\r\n"; the line should end once. */
     while (len > 0 && (text[len - 1] == '\r' || text[len - 1] == '\n' || text[len - 1] == ' '))
         text[--len] = '\0';
-    fprintf(stderr, "%s%s%s: %s (%d)%s%s\n", call, subject[0] ? " " : "", subject,
-            wsa_error_name(code), code, len > 0 ? ": " : "", text);
+    if (held != NULL) /* in a handler: a full stderr must not stall the lock, so later */
+        snprintf(held + used, HELD_LINES_SIZE - used, "%s%s%s: %s (%d)%s%s\n", call,
+                 subject[0] ? " " : "", subject, wsa_error_name(code), code, len > 0 ? ": " : "",
+                 text);
+    else
+        fprintf(stderr, "%s%s%s: %s (%d)%s%s\n", call, subject[0] ? " " : "", subject,
+                wsa_error_name(code), code, len > 0 ? ": " : "", text);
 }
 // [print_error]
 
@@ -254,8 +306,10 @@ static void print_error(const char *call, const char *subject, int code)
 static void print_usage(void)
 {
     fprintf(stderr,
-            "usage: %s [--idle-timeout SECONDS] [--max-connections N] [port [address]]   (idle timeout default %d, "
-            "0: none; N default 0: no cap; port 0-65535, default %d; numeric IPv4 or IPv6 address, default %s)\n",
+            "usage: %s [--idle-timeout SECONDS] [--max-connections N] [port [address]]   (idle "
+            "timeout default %d, "
+            "0: none; N default 0: no cap; port 0-65535, default %d; numeric IPv4 or IPv6 address, "
+            "default %s)\n",
             PROGRAM, DEFAULT_IDLE_TIMEOUT, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
@@ -291,9 +345,11 @@ static int parse_options(int argc, char **argv, struct options *opts)
     opts->idle_timeout = DEFAULT_IDLE_TIMEOUT;
     opts->max_connections = 0;
     for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
-        if (strcmp(argv[i], "--idle-timeout") == 0 && parse_number(argv[i + 1], 86400, &number) == 0)
+        if (strcmp(argv[i], "--idle-timeout") == 0 &&
+            parse_number(argv[i + 1], 86400, &number) == 0)
             opts->idle_timeout = (DWORD)number;
-        else if (strcmp(argv[i], "--max-connections") == 0 && parse_number(argv[i + 1], 1000000, &number) == 0)
+        else if (strcmp(argv[i], "--max-connections") == 0 &&
+                 parse_number(argv[i + 1], 1000000, &number) == 0)
             opts->max_connections = (LONG)number;
         else
             return -1;
@@ -317,13 +373,12 @@ static int parse_options(int argc, char **argv, struct options *opts)
 }
 // [parse_options]
 
+// [open_listener]
 /**
  * \brief Create the listening socket, bind it, listen, and print the
  * `listening on ADDRESS:PORT` line with the port the system really gave.
  *
- * The socket is made for overlapped I/O, which the completion port and
- * AcceptEx need (the accept sockets are made the same way). Writes the
- * real "ADDRESS:PORT" into \p where, for later messages. Returns
+ * Writes the real "ADDRESS:PORT" into \p where, for later messages. Returns
  * INVALID_SOCKET after printing which call failed. The caller owns the socket
  * and closes it.
  */
@@ -335,12 +390,14 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
     BOOL exclusive = TRUE;
     SOCKET listener;
     /* An IPv6 address is written in brackets before its port: "[::1]:5000". */
-    const char *open = opts->family == AF_INET6 ? "[" : "", *close = opts->family == AF_INET6 ? "]" : "";
+    const char *open = opts->family == AF_INET6 ? "[" : "",
+               *close = opts->family == AF_INET6 ? "]" : "";
 
-    snprintf(subject, sizeof subject, "%s%s%s:%u", open, opts->address, close, (unsigned)opts->port);
-    listener = WSASocketW(opts->family, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
+    snprintf(subject, sizeof subject, "%s%s%s:%u", open, opts->address, close,
+             (unsigned)opts->port);
+    listener = socket(opts->family, SOCK_STREAM, IPPROTO_TCP);
     if (listener == INVALID_SOCKET) {
-        print_error("WSASocket", "", WSAGetLastError());
+        print_error("socket", "", WSAGetLastError());
         return INVALID_SOCKET;
     }
     /* On Windows SO_REUSEADDR would let a second program bind the same port
@@ -354,12 +411,15 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
     addr.ss_family = (ADDRESS_FAMILY)opts->family;
     if (opts->family == AF_INET6) {
         ((SOCKADDR_IN6 *)&addr)->sin6_port = htons(opts->port);
-        (void)inet_pton(AF_INET6, opts->address, &((SOCKADDR_IN6 *)&addr)->sin6_addr); /* checked in parse_options() */
+        /* checked in parse_options() */
+        (void)inet_pton(AF_INET6, opts->address, &((SOCKADDR_IN6 *)&addr)->sin6_addr);
     } else {
         ((SOCKADDR_IN *)&addr)->sin_port = htons(opts->port);
-        (void)inet_pton(AF_INET, opts->address, &((SOCKADDR_IN *)&addr)->sin_addr); /* checked in parse_options() */
+        /* checked in parse_options() */
+        (void)inet_pton(AF_INET, opts->address, &((SOCKADDR_IN *)&addr)->sin_addr);
     }
-    if (bind(listener, (SOCKADDR *)&addr, opts->family == AF_INET6 ? (int)sizeof(SOCKADDR_IN6) : (int)sizeof(SOCKADDR_IN)) ==
+    if (bind(listener, (SOCKADDR *)&addr,
+             opts->family == AF_INET6 ? (int)sizeof(SOCKADDR_IN6) : (int)sizeof(SOCKADDR_IN)) ==
         SOCKET_ERROR) {
         print_error("bind", subject, WSAGetLastError());
         goto fail;
@@ -375,7 +435,8 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
     }
     /* The port sits at the same place in both sockaddr forms, but say which one is read. */
     snprintf(where, where_size, "%s%s%s:%u", open, opts->address, close,
-             (unsigned)ntohs(opts->family == AF_INET6 ? ((SOCKADDR_IN6 *)&addr)->sin6_port : ((SOCKADDR_IN *)&addr)->sin_port));
+             (unsigned)ntohs(opts->family == AF_INET6 ? ((SOCKADDR_IN6 *)&addr)->sin6_port
+                                                      : ((SOCKADDR_IN *)&addr)->sin_port));
     printf("listening on %s\n", where);
     /* stdout is a pipe when a test runs us, so it is fully buffered: without
      * the flush the line would sit in our buffer and the test would wait. */
@@ -389,8 +450,10 @@ fail:
     (void)closesocket(listener); /* already failing: the first error is the one to report */
     return INVALID_SOCKET;
 }
+// [open_listener]
 
-/** \brief Write "client ADDRESS:PORT" (or "client [ADDRESS]:PORT") of a peer into \p out, for error messages. */
+/** \brief Write "client ADDRESS:PORT" (or "client [ADDRESS]:PORT") of a peer into \p out, for error
+ * messages. */
 static void format_peer(const SOCKADDR_STORAGE *addr, char *out, size_t out_size)
 {
     char host[INET6_ADDRSTRLEN] = "?";
@@ -423,7 +486,8 @@ static ULONGLONG clock_ms(void)
 }
 
 // [pool]
-/** \brief An empty pool of \p size byte blocks: at most \p limit taken (0: no limit), \p kept kept free. */
+/** \brief An empty pool of \p size byte blocks: at most \p limit taken (0: no limit), \p kept kept
+ * free. */
 static void pool_init(struct pool *pool, size_t size, LONG limit, LONG kept)
 {
     InitializeSListHead(&pool->free);
@@ -501,7 +565,8 @@ static void object_born(void)
 static void object_freed(void)
 {
     if (InterlockedDecrement(&shared.live_objects) == 0 && shared.stopping)
-        (void)SetEvent(shared.drained); /* cannot fail on a valid event; the main thread's wait is bounded anyway */
+        /* cannot fail on a valid event; the main thread's wait is bounded anyway */
+        (void)SetEvent(shared.drained);
 }
 
 /**
@@ -532,7 +597,8 @@ static struct io *new_io(enum op op, char *data, DWORD len)
 static void free_io(struct io *io)
 {
     if (io->accepted != INVALID_SOCKET)
-        (void)closesocket(io->accepted); /* never connected to anyone, or already failing: nothing to report */
+        /* never connected to anyone, or already failing: nothing to report */
+        (void)closesocket(io->accepted);
     pool_give(&shared.io_pool, io);
     object_freed();
 }
@@ -549,7 +615,6 @@ static struct connection *new_connection(SOCKET client, const SOCKADDR_STORAGE *
     if (conn == NULL)
         return NULL;
     conn->socket = client;
-    conn->pending = 0;
     conn->last_active = clock_ms();
     format_peer(peer_addr, conn->peer, sizeof conn->peer);
     EnterCriticalSection(&shared.list_lock);
@@ -572,14 +637,16 @@ static int take_buffer(struct connection *conn)
 {
     conn->buffer = pool_take(&shared.buffer_pool);
     if (conn->buffer == NULL) {
-        print_error("WSARecv", conn->peer, WSAENOBUFS); /* out of pool buffers or of memory */
+        /* none left, or no memory */
+        print_error("buffer pool", conn->peer, ERROR_NOT_ENOUGH_MEMORY);
         return -1;
     }
     object_born();
     return 0;
 }
 
-/** \brief Give the connection's buffer back to the pool, if it holds one: nothing is pending on it. */
+/** \brief Give the connection's buffer back to the pool, if it holds one: nothing is pending on it.
+ */
 static void give_back_buffer(struct connection *conn)
 {
     if (conn->buffer == NULL)
@@ -620,7 +687,8 @@ static void free_connection(struct connection *conn)
         conn->next->prev = conn->prev;
     LeaveCriticalSection(&shared.list_lock);
     free(conn);
-    InterlockedDecrement(&shared.clients); /* after the free: the cap counts a connection until it is gone */
+    /* after the free: the cap counts a connection until it is gone */
+    InterlockedDecrement(&shared.clients);
     object_freed(); /* last: the count reaches 0 only when the memory is really gone */
 }
 
@@ -644,10 +712,12 @@ static int free_connection_when_idle(struct connection *conn)
 // [lifetime]
 
 // [post_recv]
-/** \brief Make the connection's one io ready for its next operation: a fresh OVERLAPPED, the tag, the bytes. */
+/** \brief Make the connection's one io ready for its next operation: a fresh OVERLAPPED, the tag,
+ * the bytes. */
 static void prepare_io(struct connection *conn, enum op op, char *data, DWORD len)
 {
-    memset(&conn->io.overlapped, 0, sizeof conn->io.overlapped); /* reused: it must start all zero again */
+    /* reused: it must start all zero again */
+    memset(&conn->io.overlapped, 0, sizeof conn->io.overlapped);
     conn->io.op = op;
     conn->io.wsabuf.buf = data;
     conn->io.wsabuf.len = len;
@@ -664,7 +734,8 @@ static int post_outcome(struct connection *conn, int rc, const char *call)
     int error;
 
     if (rc == 0)
-        return conn->skips_packets ? 1 : 0; /* without the mode its packet is queued anyway: a worker handles it, once */
+        /* without the mode its packet is queued anyway: a worker handles it, once */
+        return conn->skips_packets ? 1 : 0;
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
         return 0; /* under way: the completion comes later */
@@ -691,8 +762,9 @@ static int post_ready(struct connection *conn)
     /* Count it before the call: once the call is made, a worker may dequeue
      * the completion and end the operation before WSARecv even returns here. */
     InterlockedIncrement(&conn->pending);
-    return post_outcome(conn, WSARecv(conn->socket, &conn->io.wsabuf, 1, NULL, &flags, &conn->io.overlapped, NULL),
-                        "WSARecv");
+    return post_outcome(
+        conn, WSARecv(conn->socket, &conn->io.wsabuf, 1, NULL, &flags, &conn->io.overlapped, NULL),
+        "WSARecv");
 }
 
 /**
@@ -707,25 +779,28 @@ static int post_recv(struct connection *conn)
         return -1; /* stopping: post nothing new, as in post_ready() */
     prepare_io(conn, OP_RECV, conn->buffer, BUFFER_SIZE);
     InterlockedIncrement(&conn->pending); /* before the call, as in post_ready() */
-    /* No byte-count pointer: the count is in the OVERLAPPED, whichever way the operation completes. */
-    return post_outcome(conn, WSARecv(conn->socket, &conn->io.wsabuf, 1, NULL, &flags, &conn->io.overlapped, NULL),
-                        "WSARecv");
+    /* No byte-count pointer: the count is in the OVERLAPPED, whichever way the operation completes.
+     */
+    return post_outcome(
+        conn, WSARecv(conn->socket, &conn->io.wsabuf, 1, NULL, &flags, &conn->io.overlapped, NULL),
+        "WSARecv");
 }
 // [post_recv]
 
 // [post_send_rest]
 /**
  * \brief Post one send of what the buffer still owes the client, from
- * `sent` to `length`. Returns as post_ready().
+ * `sent` to `received`. Returns as post_ready().
  */
 static int post_send_rest(struct connection *conn)
 {
     if (shared.stopping)
         return -1; /* stopping: post nothing new, as in post_ready() */
-    prepare_io(conn, OP_SEND, conn->buffer + conn->sent, conn->length - conn->sent);
+    prepare_io(conn, OP_SEND, conn->buffer + conn->sent, conn->received - conn->sent);
     InterlockedIncrement(&conn->pending); /* before the call, as in post_ready() */
-    return post_outcome(conn, WSASend(conn->socket, &conn->io.wsabuf, 1, NULL, 0, &conn->io.overlapped, NULL),
-                        "WSASend");
+    return post_outcome(
+        conn, WSASend(conn->socket, &conn->io.wsabuf, 1, NULL, 0, &conn->io.overlapped, NULL),
+        "WSASend");
 }
 // [post_send_rest]
 
@@ -762,7 +837,7 @@ static int on_ready(struct connection *conn)
  */
 static int on_recv_complete(struct connection *conn, DWORD bytes)
 {
-    conn->length = bytes;
+    conn->received = bytes;
     conn->sent = 0;
     return went_on(conn, post_send_rest(conn));
 }
@@ -777,7 +852,7 @@ static int on_recv_complete(struct connection *conn, DWORD bytes)
 static int on_send_complete(struct connection *conn, DWORD bytes)
 {
     conn->sent += bytes;
-    if (conn->sent < conn->length)
+    if (conn->sent < conn->received)
         return went_on(conn, post_send_rest(conn));
     give_back_buffer(conn); /* the send is complete: the system reads the buffer no more */
     return went_on(conn, post_ready(conn));
@@ -805,7 +880,8 @@ static void on_peer_closed(struct connection *conn, enum op op)
 static void on_io_failed(struct connection *conn, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    int error = WSAEINVAL;
 
     if (!WSAGetOverlappedResult(conn->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -832,17 +908,19 @@ static int on_completion(struct connection *conn, BOOL ok, DWORD bytes)
     if (op == OP_SEND)
         InterlockedExchangeAdd64(&shared.echoed, (LONG64)bytes);
     if (!ok) {
-        on_io_failed(conn, &conn->io);     /* the I/O failed: this client's problem only */
+        on_io_failed(conn, &conn->io); /* the I/O failed: this client's problem only */
         return 0;
     }
     if (conn->timed_out) {
-        close_connection(conn);            /* the sweep found it silent, and it completed before the cancel */
+        /* the sweep found it silent, and it completed before the cancel */
+        close_connection(conn);
         return 0;
     }
     if (op == OP_READY)
-        return on_ready(conn);             /* 0 bytes, as always: the client's bytes wait in the system */
+        /* 0 bytes, as always: the client's bytes wait in the system */
+        return on_ready(conn);
     if (bytes == 0) {
-        on_peer_closed(conn, op);          /* success with 0 bytes: the client closed */
+        on_peer_closed(conn, op); /* success with 0 bytes: the client closed */
         return 0;
     }
     if (op == OP_RECV)
@@ -858,7 +936,8 @@ static int on_completion(struct connection *conn, BOOL ok, DWORD bytes)
  * that always has bytes ready cannot keep this worker for ever. Returns 1
  * when it freed the connection.
  */
-static int handle_completion(const struct server *server, struct connection *conn, BOOL ok, DWORD bytes)
+static int handle_completion(const struct server *server, struct connection *conn, BOOL ok,
+                             DWORD bytes)
 {
     int in_a_row;
 
@@ -880,10 +959,6 @@ static int handle_completion(const struct server *server, struct connection *con
 }
 // [handle_completion]
 
-/* Defined with the accepts, further down; the worker calls them. */
-static void handle_accept(struct server *server, struct io *io, BOOL ok);
-static int top_up_accepts(struct listener *listener, LONG wanted);
-
 // [worker]
 /**
  * \brief Handle one completion taken from the port, not an exit packet. The
@@ -894,8 +969,10 @@ static int top_up_accepts(struct listener *listener, LONG wanted);
  */
 static void handle_entry(struct server *server, const OVERLAPPED_ENTRY *entry)
 {
-    ULONG_PTR key = entry->lpCompletionKey; /* ULONG_PTR, not DWORD: it holds a pointer, 64 bits on x64 */
-    /* The OVERLAPPED sits inside a struct io; CONTAINING_RECORD steps back to the struct's start. */
+    /* ULONG_PTR, not DWORD: it holds a pointer, 64 bits on x64 */
+    ULONG_PTR key = entry->lpCompletionKey;
+    /* The OVERLAPPED sits inside a struct io; CONTAINING_RECORD steps back to the struct's start.
+     */
     struct io *io = CONTAINING_RECORD(entry->lpOverlapped, struct io, overlapped);
     /* No BOOL per completion here: the status is the NTSTATUS the system
      * wrote into Internal, a success when not negative (NT_SUCCESS). Internal
@@ -903,15 +980,24 @@ static void handle_entry(struct server *server, const OVERLAPPED_ENTRY *entry)
      * WSAGetOverlappedResult(), which the failure handlers still call to
      * name the error. */
     BOOL ok = (LONG)entry->lpOverlapped->Internal >= 0;
+    char held[HELD_LINES_SIZE] = "";
 
+    /* The handler's error lines wait in `held` until the lock is let go: a
+     * stderr that blocks would otherwise stall the cancel pass for ever. */
+    (void)TlsSetValue(shared.held_lines, held); /* set up by start_shared(): cannot fail */
     AcquireSRWLockShared(&shared.posting);
     /* The key first, the bytes after: an accept completes with 0 bytes
      * too (it receives none), and that is a new client, not a FIN. */
     if (key == (ULONG_PTR)&server->listener)
         handle_accept(server, io, ok);
-    else if (handle_completion(server, (struct connection *)key, ok, entry->dwNumberOfBytesTransferred))
-        (void)top_up_accepts(&server->listener, ACCEPTS_POSTED); /* a client left: at the cap, its slot takes an accept */
+    else if (handle_completion(server, (struct connection *)key, ok,
+                               entry->dwNumberOfBytesTransferred))
+        /* a client left: at the cap, its slot takes an accept */
+        (void)top_up_accepts(&server->listener, ACCEPTS_POSTED);
     ReleaseSRWLockShared(&shared.posting);
+    (void)TlsSetValue(shared.held_lines, NULL);
+    if (held[0] != '\0')
+        fprintf(stderr, "%s", held);
 }
 
 /**
@@ -923,7 +1009,7 @@ static void handle_entry(struct server *server, const OVERLAPPED_ENTRY *entry)
  * exception, shared by the worker that posted the next operation and the
  * worker that handles it (free_connection_when_idle()).
  */
-static DWORD WINAPI worker(void *param)
+static unsigned __stdcall worker(void *param)
 {
     struct server *server = param;
 
@@ -931,7 +1017,8 @@ static DWORD WINAPI worker(void *param)
         OVERLAPPED_ENTRY entries[COMPLETIONS_PER_DEQUEUE];
         ULONG count = 0, i, exits = 0;
 
-        if (!GetQueuedCompletionStatusEx(server->port, entries, COMPLETIONS_PER_DEQUEUE, &count, INFINITE, FALSE)) {
+        if (!GetQueuedCompletionStatusEx(server->port, entries, COMPLETIONS_PER_DEQUEUE, &count,
+                                         INFINITE, FALSE)) {
             /* Nothing dequeued. Either the timeout passed (only with a finite
              * timeout; this one is INFINITE) or the port itself is broken. */
             DWORD error = GetLastError();
@@ -973,7 +1060,8 @@ static int start_workers(struct server *server)
     GetSystemInfo(&info);
     count = WORKERS_PER_PROCESSOR * info.dwNumberOfProcessors;
     if (count > MAXIMUM_WAIT_OBJECTS - 2)
-        count = MAXIMUM_WAIT_OBJECTS - 2; /* main waits on them, the stop and the backlog event in one call */
+        /* main waits on them, the stop and the backlog event in one call */
+        count = MAXIMUM_WAIT_OBJECTS - 2;
     /* Concurrency 0: the port lets as many workers run at once as there are
      * processors. We start twice as many threads, so that when one blocks
      * another is waiting to take its turn. */
@@ -988,9 +1076,11 @@ static int start_workers(struct server *server)
         return -1;
     }
     for (server->worker_count = 0; server->worker_count < count; server->worker_count++) {
-        server->workers[server->worker_count] = CreateThread(NULL, 0, worker, server, 0, NULL);
+        /* _beginthreadex, not CreateThread: the workers call the C library (lesson 03). */
+        server->workers[server->worker_count] =
+            (HANDLE)_beginthreadex(NULL, 0, worker, server, 0, NULL);
         if (server->workers[server->worker_count] == NULL) {
-            print_error("CreateThread", "worker", (int)GetLastError());
+            print_error("_beginthreadex", "worker", (int)_doserrno);
             return -1;
         }
     }
@@ -1010,7 +1100,8 @@ static void skip_completion_packets(struct connection *conn)
 {
     if (!shared.ifs_handles)
         return;
-    if (SetFileCompletionNotificationModes((HANDLE)conn->socket, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS))
+    if (SetFileCompletionNotificationModes((HANDLE)conn->socket,
+                                           FILE_SKIP_COMPLETION_PORT_ON_SUCCESS))
         conn->skips_packets = TRUE;
     else
         print_error("SetFileCompletionNotificationModes", conn->peer, (int)GetLastError());
@@ -1026,7 +1117,8 @@ static int check_ifs_handles(const struct listener *listener)
     WSAPROTOCOL_INFOW info;
     int len = (int)sizeof info;
 
-    if (getsockopt(listener->socket, SOL_SOCKET, SO_PROTOCOL_INFOW, (char *)&info, &len) == SOCKET_ERROR) {
+    if (getsockopt(listener->socket, SOL_SOCKET, SO_PROTOCOL_INFOW, (char *)&info, &len) ==
+        SOCKET_ERROR) {
         print_error("getsockopt(SO_PROTOCOL_INFO)", listener->where, WSAGetLastError());
         return -1;
     }
@@ -1044,11 +1136,12 @@ static int check_ifs_handles(const struct listener *listener)
  */
 static void keep_alive(const struct connection *conn)
 {
-    struct tcp_keepalive values = { 1, KEEPALIVE_TIME_MS, KEEPALIVE_INTERVAL_MS }; /* on, first probe, interval */
+    /* on, first probe, interval */
+    struct tcp_keepalive values = {1, KEEPALIVE_TIME_MS, KEEPALIVE_INTERVAL_MS};
     DWORD bytes = 0;
 
-    if (WSAIoctl(conn->socket, SIO_KEEPALIVE_VALS, &values, (DWORD)sizeof values, NULL, 0, &bytes, NULL, NULL) ==
-        SOCKET_ERROR)
+    if (WSAIoctl(conn->socket, SIO_KEEPALIVE_VALS, &values, (DWORD)sizeof values, NULL, 0, &bytes,
+                 NULL, NULL) == SOCKET_ERROR)
         print_error("WSAIoctl(SIO_KEEPALIVE_VALS)", conn->peer, WSAGetLastError());
 }
 // [keepalive]
@@ -1060,13 +1153,14 @@ static void keep_alive(const struct connection *conn)
  * modes and post its first, zero-byte, receive. A failure closes this client
  * only. Owns \p client. Called by the worker that completed the accept.
  */
-static void start_connection(const struct server *server, SOCKET client, const SOCKADDR_STORAGE *peer_addr)
+static void start_connection(const struct server *server, SOCKET client,
+                             const SOCKADDR_STORAGE *peer_addr)
 {
     int posted;
     struct connection *conn = new_connection(client, peer_addr);
 
     if (conn == NULL) {
-        print_error("accept", "a client", WSAENOBUFS);
+        print_error("calloc", "a client", ERROR_NOT_ENOUGH_MEMORY);
         (void)closesocket(client); /* out of memory already: that is the error to report */
         return;
     }
@@ -1108,14 +1202,15 @@ static int load_accept_functions(struct listener *listener)
     GUID get_addresses_id = WSAID_GETACCEPTEXSOCKADDRS;
     DWORD bytes = 0;
 
-    if (WSAIoctl(listener->socket, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex_id, (DWORD)sizeof accept_ex_id,
-                 &listener->accept_ex, (DWORD)sizeof listener->accept_ex, &bytes, NULL, NULL) == SOCKET_ERROR) {
+    if (WSAIoctl(listener->socket, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex_id,
+                 (DWORD)sizeof accept_ex_id, &listener->accept_ex,
+                 (DWORD)sizeof listener->accept_ex, &bytes, NULL, NULL) == SOCKET_ERROR) {
         print_error("WSAIoctl(AcceptEx)", listener->where, WSAGetLastError());
         return -1;
     }
     if (WSAIoctl(listener->socket, SIO_GET_EXTENSION_FUNCTION_POINTER, &get_addresses_id,
-                 (DWORD)sizeof get_addresses_id, &listener->get_addresses, (DWORD)sizeof listener->get_addresses,
-                 &bytes, NULL, NULL) == SOCKET_ERROR) {
+                 (DWORD)sizeof get_addresses_id, &listener->get_addresses,
+                 (DWORD)sizeof listener->get_addresses, &bytes, NULL, NULL) == SOCKET_ERROR) {
         print_error("WSAIoctl(GetAcceptExSockaddrs)", listener->where, WSAGetLastError());
         return -1;
     }
@@ -1131,8 +1226,8 @@ static int load_accept_functions(struct listener *listener)
  */
 static int listener_is_broken(int error)
 {
-    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT || error == WSANOTINITIALISED ||
-           error == WSAENETDOWN;
+    return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||
+           error == WSANOTINITIALISED || error == WSAENETDOWN;
 }
 
 /**
@@ -1147,12 +1242,13 @@ static int post_accept(struct listener *listener)
     int error;
 
     if (io == NULL) {
-        print_error("AcceptEx", listener->where, WSAENOBUFS);
+        print_error("malloc", listener->where, ERROR_NOT_ENOUGH_MEMORY);
         return WSAENOBUFS;
     }
     /* The client's socket exists before the client: overlapped, like the
      * listener. The io owns it; when the accept completes, the connection does. */
-    io->accepted = WSASocketW(listener->family, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
+    io->accepted =
+        WSASocketW(listener->family, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
     if (io->accepted == INVALID_SOCKET) {
         error = WSAGetLastError();
         print_error("WSASocket", listener->where, error);
@@ -1163,8 +1259,8 @@ static int post_accept(struct listener *listener)
      * receive buffer, a client that connects and says nothing would hold
      * this accept for as long as it likes. */
     if (listener->accept_ex(listener->socket, io->accepted, io->addresses, ACCEPT_RECEIVE_SIZE,
-                            ACCEPT_ADDRESS_SIZE(listener->family), ACCEPT_ADDRESS_SIZE(listener->family), &unused,
-                            &io->overlapped))
+                            ACCEPT_ADDRESS_SIZE(listener->family),
+                            ACCEPT_ADDRESS_SIZE(listener->family), &unused, &io->overlapped))
         return 0; /* a client was waiting: done at once, but the completion is queued anyway */
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
@@ -1193,7 +1289,8 @@ static int top_up_accepts(struct listener *listener, LONG wanted)
         /* At the cap: each posted accept may become a client, so accepts and
          * clients together stay within it. The clients beyond wait in the
          * backlog until one leaves (handle_entry() then tops up). */
-        if (listener->max_connections > 0 && listener->posted + shared.clients > listener->max_connections)
+        if (listener->max_connections > 0 &&
+            listener->posted + shared.clients > listener->max_connections)
             break;
         error = post_accept(listener);
 
@@ -1236,11 +1333,13 @@ static void on_accept_complete(struct server *server, struct io *io)
         return; /* free_io() closes the socket */
     }
     /* The addresses are in AcceptEx's buffer, in a format only this call reads. */
-    listener->get_addresses(io->addresses, ACCEPT_RECEIVE_SIZE, ACCEPT_ADDRESS_SIZE(listener->family),
-                            ACCEPT_ADDRESS_SIZE(listener->family), &local, &local_len, &remote, &remote_len);
+    listener->get_addresses(
+        io->addresses, ACCEPT_RECEIVE_SIZE, ACCEPT_ADDRESS_SIZE(listener->family),
+        ACCEPT_ADDRESS_SIZE(listener->family), &local, &local_len, &remote, &remote_len);
     memset(&peer_addr, 0, sizeof peer_addr);
     if (remote != NULL && remote_len > 0 && remote_len <= (int)sizeof peer_addr)
-        memcpy(&peer_addr, remote, (size_t)remote_len); /* as long as the family's sockaddr, no longer */
+        /* as long as the family's sockaddr, no longer */
+        memcpy(&peer_addr, remote, (size_t)remote_len);
     io->accepted = INVALID_SOCKET; /* the connection owns it from here */
     InterlockedIncrement(&shared.served);
     start_connection(server, client, &peer_addr);
@@ -1254,11 +1353,13 @@ static void on_accept_complete(struct server *server, struct io *io)
 static void on_accept_failed(const struct listener *listener, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
+    int error = WSAEINVAL;
 
     if (!WSAGetOverlappedResult(listener->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
-    if (!(shared.stopping && error == WSA_OPERATION_ABORTED)) /* cancelled by the shutdown: expected */
+    if (!(shared.stopping &&
+          error == WSA_OPERATION_ABORTED)) /* cancelled by the shutdown: expected */
         print_error("AcceptEx", listener->where, error);
 }
 
@@ -1276,7 +1377,8 @@ static void handle_accept(struct server *server, struct io *io, BOOL ok)
         on_accept_failed(&server->listener, io);
     InterlockedDecrement(&server->listener.posted);
     free_io(io); /* closes the accept socket unless a connection took it */
-    (void)top_up_accepts(&server->listener, ACCEPTS_POSTED); /* errors are printed; main sees a broken listener */
+    /* errors are printed; main sees a broken listener */
+    (void)top_up_accepts(&server->listener, ACCEPTS_POSTED);
 }
 // [on_accept]
 
@@ -1319,7 +1421,8 @@ static int start_accepting(struct server *server)
     if (load_accept_functions(listener) != 0 || check_ifs_handles(listener) != 0)
         return -1;
     /* The accepts complete to the listening socket's association, with its key. */
-    if (CreateIoCompletionPort((HANDLE)listener->socket, server->port, (ULONG_PTR)listener, 0) == NULL) {
+    if (CreateIoCompletionPort((HANDLE)listener->socket, server->port, (ULONG_PTR)listener, 0) ==
+        NULL) {
         print_error("CreateIoCompletionPort", listener->where, (int)GetLastError());
         return -1;
     }
@@ -1334,7 +1437,8 @@ static int start_accepting(struct server *server)
         return -1;
     }
     if (top_up_accepts(listener, ACCEPTS_POSTED) != 0 || listener->posted == 0)
-        return -1; /* the error is printed; without one accept posted, nobody would ever be served */
+        /* the error is printed; without one accept posted, nobody would ever be served */
+        return -1;
     return 0;
 }
 // [start_accepting]
@@ -1352,7 +1456,8 @@ static BOOL WINAPI on_console_signal(DWORD type)
 {
     if (type != CTRL_C_EVENT && type != CTRL_BREAK_EVENT)
         return FALSE;
-    (void)SetEvent(shared.stop_requested); /* cannot fail on a valid event; nothing to do here if it did */
+    /* cannot fail on a valid event; nothing to do here if it did */
+    (void)SetEvent(shared.stop_requested);
     return TRUE;
 }
 
@@ -1366,6 +1471,11 @@ static int start_shared(void)
 {
     LARGE_INTEGER frequency;
 
+    shared.held_lines = TlsAlloc();
+    if (shared.held_lines == TLS_OUT_OF_INDEXES) {
+        print_error("TlsAlloc", "", (int)GetLastError());
+        return -1;
+    }
     InitializeSRWLock(&shared.posting);
     InitializeCriticalSection(&shared.list_lock);
     (void)QueryPerformanceFrequency(&frequency); /* cannot fail since Windows XP; fixed at boot */
@@ -1399,7 +1509,8 @@ static void cancel_io(HANDLE handle, const char *subject);
  */
 static int is_idle(const struct connection *conn, ULONGLONG now, ULONGLONG timeout_ms)
 {
-    return conn->socket != INVALID_SOCKET && !conn->timed_out && conn->last_active + timeout_ms < now;
+    return conn->socket != INVALID_SOCKET && !conn->timed_out &&
+           conn->last_active + timeout_ms < now;
 }
 
 /**
@@ -1454,7 +1565,8 @@ static int watch_workers(struct server *server)
     DWORD count = server->worker_count + 2;
     ULONGLONG next_sweep = clock_ms() + TOP_UP_INTERVAL_MS;
 
-    waits[0] = shared.stop_requested; /* first: if several are signalled, the wait reports the lowest index */
+    /* first: if several are signalled, the wait reports the lowest index */
+    waits[0] = shared.stop_requested;
     waits[1] = server->listener.backlog;
     memcpy(waits + 2, server->workers, server->worker_count * sizeof *server->workers);
     for (;;) {
@@ -1492,8 +1604,8 @@ static void cancel_io(HANDLE handle, const char *subject)
  * \brief The cancel pass. With `posting` held exclusive no worker is inside a
  * handler, so no post and no close is half done: set `stopping` (from here no
  * handler posts anything), then cancel the pending accepts and every
- * connection's pending operation. Each cancelled operation still completes,
- * with WSA_OPERATION_ABORTED, and is handled and freed by a worker.
+ * connection's pending operation. Each one still completes (aborted, or
+ * normally if it finished first) and is handled and freed by a worker.
  */
 static void cancel_everything(struct server *server)
 {
@@ -1521,9 +1633,12 @@ static void cancel_everything(struct server *server)
 static int wait_until_drained(void)
 {
     /* `stopping` is set: from here the free that reaches 0 sets the event. */
-    if (shared.live_objects == 0 || WaitForSingleObject(shared.drained, DRAIN_TIMEOUT_MS) == WAIT_OBJECT_0)
+    if (shared.live_objects == 0 ||
+        WaitForSingleObject(shared.drained, DRAIN_TIMEOUT_MS) == WAIT_OBJECT_0)
         return 0;
-    fprintf(stderr, "shutdown: %ld objects still allocated after %d ms; leaving them to the end of the process\n",
+    fprintf(stderr,
+            "shutdown: %ld objects still allocated after %d ms; leaving them to the end of the "
+            "process\n",
             shared.live_objects, DRAIN_TIMEOUT_MS);
     return -1;
 }
@@ -1545,7 +1660,8 @@ static int stop_workers(const struct server *server)
     }
     woke = WaitForMultipleObjects(server->worker_count, server->workers, TRUE, JOIN_TIMEOUT_MS);
     if (woke == WAIT_TIMEOUT || woke == WAIT_FAILED) {
-        print_error("WaitForMultipleObjects", "workers to end", woke == WAIT_TIMEOUT ? WAIT_TIMEOUT : (int)GetLastError());
+        print_error("WaitForMultipleObjects", "workers to end",
+                    woke == WAIT_TIMEOUT ? WAIT_TIMEOUT : (int)GetLastError());
         return -1;
     }
     return 0;
@@ -1566,19 +1682,24 @@ static int stop_server(struct server *server)
     clean = stop_workers(server) == 0 && clean;
     if (clean) {
         /* Nothing is pending and no worker runs: nothing can use these any more. */
-        (void)closesocket(server->listener.socket); /* no accept left on it; an error would change nothing */
-        (void)WSACloseEvent(server->listener.backlog); /* the listener that signalled it is closed */
+        /* no accept left on it; an error would change nothing */
+        (void)closesocket(server->listener.socket);
+        /* the listener that signalled it is closed */
+        (void)WSACloseEvent(server->listener.backlog);
         for (i = 0; i < server->worker_count; i++)
-            (void)CloseHandle(server->workers[i]); /* ended threads: closing only drops our reference */
+            /* ended threads: closing only drops our reference */
+            (void)CloseHandle(server->workers[i]);
         free(server->workers);
         (void)CloseHandle(server->port);
         DeleteCriticalSection(&shared.list_lock); /* no connection is left to add or remove */
-        pool_drain(&shared.io_pool); /* nothing is taken any more: every block is on the free lists */
+        /* nothing is taken any more: every block is on the free lists */
+        pool_drain(&shared.io_pool);
         pool_drain(&shared.buffer_pool);
         (void)WSACleanup(); /* every socket is closed; the process ends anyway */
     }
     /* Honest: what is in use, and what the pools still hold besides. */
-    printf("shutdown complete: %ld connections served, %lld bytes echoed, %ld objects still allocated\n",
+    printf("shutdown complete: %ld connections served, %lld bytes echoed, %ld objects still "
+           "allocated\n",
            shared.served, (long long)shared.echoed,
            shared.live_objects + (shared.io_pool.allocated - shared.io_pool.taken) +
                (shared.buffer_pool.allocated - shared.buffer_pool.taken));
@@ -1598,7 +1719,8 @@ static int stop_server(struct server *server)
  */
 int main(int argc, char **argv)
 {
-    struct server server;
+    /* Not on this stack: the workers outlive main() when it returns 1. */
+    static struct server server;
     struct options opts;
     WSADATA wsa;
     int error;
@@ -1618,13 +1740,13 @@ int main(int argc, char **argv)
     if (start_shared() != 0)
         return 1;
     /* Workers first, listener second: the listening line means "ready". */
-    memset(&server, 0, sizeof server);
     if (start_workers(&server) != 0)
         return 1; /* ending the process ends the workers started so far */
     server.listener.family = opts.family;
     server.listener.max_connections = opts.max_connections;
     server.idle_timeout_ms = (ULONGLONG)opts.idle_timeout * 1000;
-    server.listener.socket = open_listener(&opts, server.listener.where, sizeof server.listener.where);
+    server.listener.socket =
+        open_listener(&opts, server.listener.where, sizeof server.listener.where);
     if (server.listener.socket == INVALID_SOCKET)
         return 1;
     /* Clients that connect before the first accept is posted wait in the backlog. */
