@@ -1518,6 +1518,12 @@ static void own_server_stop(struct target *own, struct result *r)
         fail(r, "a client's error or silence must close that client only, never end the server",
              "the server exited with code %d during the check (stderr: '%s')", code,
              one_line(proc_stderr(own->server, errs, sizeof errs)));
+    else if (own->server != NULL && !r->passed) { /* what the server said may name the cause */
+        size_t used = strlen(r->got);
+
+        snprintf(r->got + used, sizeof r->got - used, " (server's stderr: '%.200s')",
+                 one_line(proc_stderr(own->server, errs, sizeof errs)));
+    }
     target_stop(own);
 }
 
