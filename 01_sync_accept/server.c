@@ -40,9 +40,8 @@ struct options {
 
 // [print_error]
 /**
- * \brief The symbolic name of the errors a student meets most, so a message
- * says `WSAEADDRINUSE` instead of only a number. Running out of memory is
- * reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
+ * \brief The name of the errors a student meets most (`WSAEADDRINUSE`, not only a number). Out
+ * of memory is reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
  */
 static const char *wsa_error_name(int code)
 {
@@ -73,8 +72,7 @@ static const char *wsa_error_name(int code)
 }
 
 /**
- * \brief Print one line to stderr: the call, what it was applied to, the
- * error's name, its number and the system's text for it, as in
+ * \brief Print the call, its subject, the error's name, number and text to stderr, as in
  * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
  */
 static void print_error(const char *call, const char *subject, int code)
@@ -102,10 +100,8 @@ static void print_usage(void)
 }
 
 /**
- * \brief Read `[port [address]]`; return 0 when the command line is valid.
- *
- * The port must be a whole decimal number from 0 to 65535: atoi() would take
- * "50x0" as 50 and "-1" as -1, so strtoul() and a check of where it stopped.
+ * \brief Read `[port [address]]`; return 0 when the command line is valid. strtoul() and a
+ * check of where it stopped: atoi() would take "50x0" as 50 and "-1" as -1.
  */
 static int parse_options(int argc, char **argv, struct options *opts)
 {
@@ -133,12 +129,9 @@ static int parse_options(int argc, char **argv, struct options *opts)
 
 // [open_listener]
 /**
- * \brief Create the listening socket, bind it, listen, and print the
- * `listening on ADDRESS:PORT` line with the port the system really gave.
- *
- * Writes the real "ADDRESS:PORT" into \p where, for later messages. Returns
- * INVALID_SOCKET after printing which call failed. The caller owns the socket
- * and closes it.
+ * \brief Create the listening socket, bind, listen, print `listening on ADDRESS:PORT` with the
+ * real port and write it into \p where. The caller closes the socket; INVALID_SOCKET after
+ * printing the failed call.
  */
 static SOCKET open_listener(const struct options *opts, char *where, size_t where_size)
 {
@@ -180,8 +173,7 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
     }
     snprintf(where, where_size, "%s:%u", opts->address, (unsigned)ntohs(addr.sin_port));
     printf("listening on %s\n", where);
-    /* stdout is a pipe when a test runs us, so it is fully buffered: without
-     * the flush the line would sit in our buffer and the test would wait. */
+    /* A pipe when a test runs us, so fully buffered: the test would wait for the line. */
     if (fflush(stdout) != 0) {
         fprintf(stderr, "fflush(stdout): the listening line could not be written\n");
         goto fail;
@@ -267,9 +259,8 @@ static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
 
 // [accept_loop]
 /**
- * \brief Whether an accept() error means the listening socket itself is
- * broken. Everything else (a client that reset or gave up before we took it,
- * a short-lived lack of sockets or buffers) is one connection's problem.
+ * \brief Whether an accept() error means the listening socket itself is broken. Anything else
+ * (a client that reset, a short lack of sockets or buffers) is one connection's problem.
  */
 static int listener_is_broken(int error)
 {

@@ -47,27 +47,17 @@ enum op {
     OP_SEND /**< a WSASend of the part of the buffer not yet sent */
 };
 
-/**
- * \brief Per-I/O data: one overlapped operation, from its post until a worker
- * dequeues its completion. The system writes into `overlapped` until then, so
- * the struct is neither reused nor freed before.
- */
+/** \brief Per-I/O data: one operation; the system writes into it until its completion is out. */
 struct io {
     enum op op; /**< what completed, for the worker's dispatch */
-    /** not first, on purpose: CONTAINING_RECORD finds the struct, a cast would not */
-    OVERLAPPED overlapped;
-    /** the part of the connection's buffer this operation fills or sends */
-    WSABUF wsabuf;
+    OVERLAPPED overlapped; /**< not first, on purpose: CONTAINING_RECORD, not a cast */
+    WSABUF wsabuf; /**< the part of the connection's buffer this operation fills or sends */
 };
 
-/**
- * \brief Per-handle data: one accepted client. Its address is the socket's
- * completion key, so every completion on the socket leads back here.
- */
+/** \brief Per-handle data: one client; its address is the socket's completion key. */
 struct connection {
     SOCKET socket; /**< the client; INVALID_SOCKET once closed */
-    /** operations posted and not yet finished; changed only with Interlocked* */
-    volatile LONG pending;
+    volatile LONG pending; /**< operations posted and not yet finished; Interlocked* only */
     DWORD received; /**< bytes the last receive put in `buffer` */
     DWORD sent; /**< of those, bytes already echoed */
     char peer[64]; /**< "client ADDRESS:PORT", for error messages */
@@ -84,9 +74,8 @@ struct server {
 
 // [print_error]
 /**
- * \brief The symbolic name of the errors a student meets most, so a message
- * says `WSAEADDRINUSE` instead of only a number. Running out of memory is
- * reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
+ * \brief The name of the errors a student meets most (`WSAEADDRINUSE`, not only a number). Out
+ * of memory is reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
  */
 static const char *wsa_error_name(int code)
 {
@@ -117,8 +106,7 @@ static const char *wsa_error_name(int code)
 }
 
 /**
- * \brief Print one line to stderr: the call, what it was applied to, the
- * error's name, its number and the system's text for it, as in
+ * \brief Print the call, its subject, the error's name, number and text to stderr, as in
  * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
  */
 static void print_error(const char *call, const char *subject, int code)
@@ -146,10 +134,8 @@ static void print_usage(void)
 }
 
 /**
- * \brief Read `[port [address]]`; return 0 when the command line is valid.
- *
- * The port must be a whole decimal number from 0 to 65535: atoi() would take
- * "50x0" as 50 and "-1" as -1, so strtoul() and a check of where it stopped.
+ * \brief Read `[port [address]]`; return 0 when the command line is valid. strtoul() and a
+ * check of where it stopped: atoi() would take "50x0" as 50 and "-1" as -1.
  */
 static int parse_options(int argc, char **argv, struct options *opts)
 {
@@ -177,12 +163,9 @@ static int parse_options(int argc, char **argv, struct options *opts)
 
 // [open_listener]
 /**
- * \brief Create the listening socket, bind it, listen, and print the
- * `listening on ADDRESS:PORT` line with the port the system really gave.
- *
- * Writes the real "ADDRESS:PORT" into \p where, for later messages. Returns
- * INVALID_SOCKET after printing which call failed. The caller owns the socket
- * and closes it.
+ * \brief Create the listening socket, bind, listen, print `listening on ADDRESS:PORT` with the
+ * real port and write it into \p where. The caller closes the socket; INVALID_SOCKET after
+ * printing the failed call.
  */
 static SOCKET open_listener(const struct options *opts, char *where, size_t where_size)
 {
@@ -224,8 +207,7 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
     }
     snprintf(where, where_size, "%s:%u", opts->address, (unsigned)ntohs(addr.sin_port));
     printf("listening on %s\n", where);
-    /* stdout is a pipe when a test runs us, so it is fully buffered: without
-     * the flush the line would sit in our buffer and the test would wait. */
+    /* A pipe when a test runs us, so fully buffered: the test would wait for the line. */
     if (fflush(stdout) != 0) {
         fprintf(stderr, "fflush(stdout): the listening line could not be written\n");
         goto fail;
@@ -249,9 +231,8 @@ static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
 
 // [lifetime]
 /**
- * \brief A struct io for one operation on \p data, \p len bytes, tagged \p op.
- * Freed by the worker that dequeues its completion (free_io()), or by the
- * post when the call fails. NULL when memory is short.
+ * \brief A struct io for one operation on \p len bytes at \p data, or NULL. Freed by the worker
+ * that dequeues its completion, or by the post when the call fails.
  */
 static struct io *new_io(enum op op, char *data, DWORD len)
 {
@@ -287,9 +268,8 @@ static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_
 }
 
 /**
- * \brief Close the connection's socket, once. An operation still pending on
- * it would end with an error, but its completion would still be queued, so
- * closing never frees anything: free_connection_when_idle() does.
+ * \brief Close the connection's socket, once. A pending operation still completes to the port,
+ * so closing frees nothing: free_connection_when_idle() does.
  */
 static void close_connection(struct connection *conn)
 {
@@ -308,14 +288,8 @@ static void free_connection(struct connection *conn)
 }
 
 /**
- * \brief One operation of \p conn is over: take it off the count, and the
- * caller that takes the last one off frees the connection. Interlocked even
- * with one operation in flight: an operation is counted by the worker that
- * posts it and uncounted by the one that dequeues its completion, often
- * another, so the poster's decrement here can meet the next handler's
- * increment or decrement, and a plain pending-- could lose one of them. A
- * handler that wants the connection to live on has posted its next
- * operation before this, so the count cannot pass through 0.
+ * \brief One operation of \p conn is over; the last one frees the connection. Interlocked: the
+ * worker that handles the next operation may already be counting it down.
  */
 static void free_connection_when_idle(struct connection *conn)
 {
@@ -326,9 +300,8 @@ static void free_connection_when_idle(struct connection *conn)
 
 // [post_recv]
 /**
- * \brief Post one receive into the connection's whole buffer. Returns 0 when
- * it is under way (a completion will come), -1 after printing the error (no
- * completion will come: the caller closes the connection).
+ * \brief Post one receive into the whole buffer. 0 when under way (a completion will come), -1
+ * after printing the error (the caller closes the connection).
  */
 static int post_recv(struct connection *conn)
 {
@@ -340,18 +313,14 @@ static int post_recv(struct connection *conn)
         print_error("calloc", conn->peer, ERROR_NOT_ENOUGH_MEMORY);
         return -1;
     }
-    /* Count it before the call: once the call is made, a worker may dequeue
-     * the completion and end the operation before WSARecv even returns here. */
+    /* Before the call: a worker may handle the completion before WSARecv returns. */
     InterlockedIncrement(&conn->pending);
-    /* No byte-count pointer: with an OVERLAPPED the count comes with the completion. */
     if (WSARecv(conn->socket, &io->wsabuf, 1, NULL, &flags, &io->overlapped, NULL) == 0)
-        /* done at once, but the completion is queued anyway: the worker handles it, once */
-        return 0;
+        return 0; /* done at once: the completion is queued anyway, handled there */
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
-        return 0; /* under way: the completion comes later */
-    /* Failed: no completion will come, so nothing else will free the io or uncount it. */
-    InterlockedDecrement(&conn->pending);
+        return 0; /* under way */
+    InterlockedDecrement(&conn->pending); /* failed: no completion will come */
     free_io(io);
     print_error("WSARecv", conn->peer, error);
     return -1;
@@ -359,11 +328,7 @@ static int post_recv(struct connection *conn)
 // [post_recv]
 
 // [post_send_rest]
-/**
- * \brief Post one send of what the buffer still owes the client, from
- * `sent` to `received`. Returns 0 when it is under way, -1 after printing the
- * error (the caller closes the connection).
- */
+/** \brief Post one send of what is still owed (`sent` to `received`); 0 or -1, as post_recv(). */
 static int post_send_rest(struct connection *conn)
 {
     struct io *io = new_io(OP_SEND, conn->buffer + conn->sent, conn->received - conn->sent);
@@ -375,7 +340,7 @@ static int post_send_rest(struct connection *conn)
     }
     InterlockedIncrement(&conn->pending); /* before the call, as in post_recv() */
     if (WSASend(conn->socket, &io->wsabuf, 1, NULL, 0, &io->overlapped, NULL) == 0)
-        return 0; /* done at once; its completion is still queued and handled there, once */
+        return 0; /* done at once: the completion is queued anyway, handled there */
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
         return 0; /* under way */
@@ -388,9 +353,8 @@ static int post_send_rest(struct connection *conn)
 
 // [on_complete]
 /**
- * \brief A receive brought \p bytes bytes (more than 0): send them all back
- * before anything else. No receive is posted until they are sent, so a
- * receive never overwrites bytes the client has not got back yet.
+ * \brief A receive brought \p bytes (more than 0): send them all back. No receive is posted
+ * until then, so none overwrites bytes the client has not got back.
  */
 static void on_recv_complete(struct connection *conn, DWORD bytes)
 {
@@ -401,10 +365,8 @@ static void on_recv_complete(struct connection *conn, DWORD bytes)
 }
 
 /**
- * \brief A send took \p bytes bytes. A send may take fewer than it was given:
- * then send the rest (a worker never calls a blocking send(), it would hold a
- * thread of the pool for as long as the client does not read). When
- * everything is back with the client, receive again into the same buffer.
+ * \brief A send took \p bytes, maybe fewer than given: send the rest (never a blocking send(),
+ * it would hold a worker while the client does not read), then receive again.
  */
 static void on_send_complete(struct connection *conn, DWORD bytes)
 {
@@ -420,10 +382,8 @@ static void on_send_complete(struct connection *conn, DWORD bytes)
 }
 
 /**
- * \brief An operation completed with 0 bytes. For a receive that is the
- * client's FIN: everything it sent has been echoed (a receive is only posted
- * when nothing is owed), so end our direction too and close. (A send of
- * n > 0 bytes does not complete with 0; if it did, closing would be right.)
+ * \brief 0 bytes: for a receive, the client's FIN, and everything before it was echoed; end our
+ * direction too and close. (A send never completes with 0 bytes; closing would be right.)
  */
 static void on_peer_closed(struct connection *conn, enum op op)
 {
@@ -433,10 +393,8 @@ static void on_peer_closed(struct connection *conn, enum op op)
 }
 
 /**
- * \brief An operation failed (most often the client reset): one line on
- * stderr, close this client, the others go on. GetLastError() after the
- * dequeue holds a system status code (a reset is ERROR_NETNAME_DELETED, 64);
- * WSAGetOverlappedResult() gives the Winsock error for it (WSAECONNRESET).
+ * \brief An operation failed (most often a reset): one line, close this client. The port gives a
+ * system code (ERROR_NETNAME_DELETED); WSAGetOverlappedResult() the Winsock one (WSAECONNRESET).
  */
 static void on_io_failed(struct connection *conn, struct io *io)
 {
@@ -453,9 +411,8 @@ static void on_io_failed(struct connection *conn, struct io *io)
 
 // [handle_completion]
 /**
- * \brief Handle one dequeued completion of \p io on \p conn: the three
- * outcomes that come with an OVERLAPPED (failed, 0 bytes, n bytes), then free
- * the io and take its operation off the connection's count.
+ * \brief Handle one completion of \p io on \p conn: failed, 0 bytes or n bytes; then free the io
+ * and take its operation off the connection's count.
  */
 static void handle_completion(struct connection *conn, struct io *io, BOOL ok, DWORD bytes)
 {
@@ -475,11 +432,8 @@ static void handle_completion(struct connection *conn, struct io *io, BOOL ok, D
 // [worker]
 /**
  * \brief A worker thread: dequeue one completion, tell the four outcomes of
- * GetQueuedCompletionStatus apart, handle it, repeat. Any worker may get any
- * connection's completion. With one operation in flight per connection, only
- * one handler at a time changes the connection's fields; `pending` is the
- * exception, shared by the worker that posted the next operation and the
- * worker that handles it (free_connection_when_idle()).
+ * GetQueuedCompletionStatus apart, handle it, repeat. One operation in flight per connection:
+ * one handler at a time changes its fields (`pending` aside).
  */
 static unsigned __stdcall worker(void *param)
 {
@@ -493,9 +447,7 @@ static unsigned __stdcall worker(void *param)
         struct io *io;
 
         if (!ok && overlapped == NULL) {
-            /* No completion dequeued. Either the timeout passed (only with a
-             * finite timeout; this one is INFINITE) or the port itself is
-             * broken, and then nothing will ever come again. */
+            /* Nothing dequeued: a timeout (not with INFINITE) or a broken port. */
             DWORD error = GetLastError();
 
             if (error == WAIT_TIMEOUT)
@@ -506,8 +458,7 @@ static unsigned __stdcall worker(void *param)
         if (overlapped == NULL)
             /* a packet from PostQueuedCompletionStatus: nobody here posts one (lesson 06 will) */
             continue;
-        /* The key is the connection; the OVERLAPPED sits inside a struct io,
-         * and CONTAINING_RECORD steps back from it to the struct's start. */
+        /* The key is the connection; CONTAINING_RECORD finds the struct io. */
         io = CONTAINING_RECORD(overlapped, struct io, overlapped);
         handle_completion((struct connection *)key, io, ok, bytes);
     }
@@ -516,9 +467,8 @@ static unsigned __stdcall worker(void *param)
 
 // [start_workers]
 /**
- * \brief Create the completion port and start 2 x processors workers on it.
- * Returns 0, or -1 after printing the failed call; the caller then ends the
- * process, which ends the workers already started (they hold nothing yet).
+ * \brief Create the completion port and start 2 x processors workers on it. 0, or -1 after
+ * printing the failed call (then the process ends, and the workers with it).
  */
 static int start_workers(struct server *server)
 {
@@ -527,9 +477,7 @@ static int start_workers(struct server *server)
 
     GetSystemInfo(&info);
     count = WORKERS_PER_PROCESSOR * info.dwNumberOfProcessors;
-    /* Concurrency 0: the port lets as many workers run at once as there are
-     * processors. We start twice as many threads, so that when one blocks
-     * another is waiting to take its turn. */
+    /* Concurrency 0: as many run at once as there are processors; spares cover a blocked one. */
     server->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
     if (server->port == NULL) {
         print_error("CreateIoCompletionPort", "", (int)GetLastError());
@@ -555,9 +503,8 @@ static int start_workers(struct server *server)
 
 // [start_connection]
 /**
- * \brief Give an accepted socket to the workers: wrap it in a connection,
- * associate it with the port (the connection's address as its key) and post
- * its first receive. A failure closes this client only. Owns \p client.
+ * \brief Give an accepted socket to the workers: a connection, associated with the port (its
+ * address the key), its first receive posted. A failure closes this client only. Owns \p client.
  */
 static void start_connection(const struct server *server, SOCKET client,
                              const SOCKADDR_IN *peer_addr)
@@ -585,9 +532,8 @@ static void start_connection(const struct server *server, SOCKET client,
 
 // [accept_loop]
 /**
- * \brief Whether an accept() error means the listening socket itself is
- * broken. Everything else (a client that reset or gave up before we took it,
- * a short-lived lack of sockets or buffers) is one connection's problem.
+ * \brief Whether an accept() error means the listening socket itself is broken. Anything else
+ * (a client that reset, a short lack of sockets or buffers) is one connection's problem.
  */
 static int listener_is_broken(int error)
 {
