@@ -57,10 +57,7 @@ static void CALLBACK on_recv_complete(DWORD, DWORD, LPWSAOVERLAPPED, DWORD);
 static void CALLBACK on_send_complete(DWORD, DWORD, LPWSAOVERLAPPED, DWORD);
 
 // [print_error]
-/**
- * \brief The name of the errors a student meets most (`WSAEADDRINUSE`, not only a number). Out
- * of memory is reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
- */
+/** \brief The name of the errors met most; out of memory is ERROR_NOT_ENOUGH_MEMORY everywhere. */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
@@ -89,10 +86,7 @@ static const char *wsa_error_name(int code)
     }
 }
 
-/**
- * \brief Print the call, its subject, the error's name, number and text to stderr, as in
- * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
- */
+/** \brief One line on stderr: `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage ...`. */
 static void print_error(const char *call, const char *subject, int code)
 {
     char text[256] = "";
@@ -117,10 +111,7 @@ static void print_usage(void)
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
-/**
- * \brief Read `[port [address]]`; return 0 when the command line is valid. strtoul() and a
- * check of where it stopped: atoi() would take "50x0" as 50 and "-1" as -1.
- */
+/** \brief Read `[port [address]]`: 0 when valid. strtoul(): atoi() takes "50x0" as 50. */
 static int parse_options(int argc, char **argv, struct options *opts)
 {
     IN_ADDR probe;
@@ -165,8 +156,7 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
         print_error("socket", "", WSAGetLastError());
         return INVALID_SOCKET;
     }
-    /* On Windows SO_REUSEADDR would let a second program bind the same port
-     * and steal connections; SO_EXCLUSIVEADDRUSE makes that bind fail. */
+    /* SO_REUSEADDR would let another program steal the port; this makes its bind fail. */
     if (setsockopt(listener, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&exclusive,
                    (int)sizeof exclusive) == SOCKET_ERROR) {
         print_error("setsockopt(SO_EXCLUSIVEADDRUSE)", subject, WSAGetLastError());
@@ -214,10 +204,7 @@ static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
 }
 
 // [lifetime]
-/**
- * \brief A struct connection for the accepted socket \p client, with nothing
- * pending. From here it owns \p client: free_connection() closes it.
- */
+/** \brief A connection for \p client, nothing pending; from here it owns \p client. */
 static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_addr)
 {
     struct connection *conn = calloc(1, sizeof *conn);
@@ -415,10 +402,7 @@ static void start_connection(HANDLE io, SOCKET client, const SOCKADDR_IN *peer_a
 // [start_connection]
 
 // [accept_loop]
-/**
- * \brief Whether an accept() error means the listening socket itself is broken. Anything else
- * (a client that reset, a short lack of sockets or buffers) is one connection's problem.
- */
+/** \brief Whether an accept() error means the listening socket, not one client, is broken. */
 static int listener_is_broken(int error)
 {
     return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||

@@ -73,10 +73,7 @@ struct server {
 // [structs]
 
 // [print_error]
-/**
- * \brief The name of the errors a student meets most (`WSAEADDRINUSE`, not only a number). Out
- * of memory is reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
- */
+/** \brief The name of the errors met most; out of memory is ERROR_NOT_ENOUGH_MEMORY everywhere. */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
@@ -105,10 +102,7 @@ static const char *wsa_error_name(int code)
     }
 }
 
-/**
- * \brief Print the call, its subject, the error's name, number and text to stderr, as in
- * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
- */
+/** \brief One line on stderr: `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage ...`. */
 static void print_error(const char *call, const char *subject, int code)
 {
     char text[256] = "";
@@ -133,10 +127,7 @@ static void print_usage(void)
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
-/**
- * \brief Read `[port [address]]`; return 0 when the command line is valid. strtoul() and a
- * check of where it stopped: atoi() would take "50x0" as 50 and "-1" as -1.
- */
+/** \brief Read `[port [address]]`: 0 when valid. strtoul(): atoi() takes "50x0" as 50. */
 static int parse_options(int argc, char **argv, struct options *opts)
 {
     IN_ADDR probe;
@@ -181,8 +172,7 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
         print_error("socket", "", WSAGetLastError());
         return INVALID_SOCKET;
     }
-    /* On Windows SO_REUSEADDR would let a second program bind the same port
-     * and steal connections; SO_EXCLUSIVEADDRUSE makes that bind fail. */
+    /* SO_REUSEADDR would let another program steal the port; this makes its bind fail. */
     if (setsockopt(listener, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&exclusive,
                    (int)sizeof exclusive) == SOCKET_ERROR) {
         print_error("setsockopt(SO_EXCLUSIVEADDRUSE)", subject, WSAGetLastError());
@@ -230,10 +220,7 @@ static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
 }
 
 // [lifetime]
-/**
- * \brief A struct io for one operation on \p len bytes at \p data, or NULL. Freed by the worker
- * that dequeues its completion, or by the post when the call fails.
- */
+/** \brief A struct io for \p len bytes at \p data, or NULL; freed once its completion is out. */
 static struct io *new_io(enum op op, char *data, DWORD len)
 {
     struct io *io = calloc(1, sizeof *io); /* zeroed: a new OVERLAPPED must start all zero */
@@ -252,10 +239,7 @@ static void free_io(struct io *io)
     free(io);
 }
 
-/**
- * \brief A struct connection for the accepted socket \p client, with nothing
- * pending. From here it owns \p client: free_connection() closes it.
- */
+/** \brief A connection for \p client, nothing pending; from here it owns \p client. */
 static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_addr)
 {
     struct connection *conn = calloc(1, sizeof *conn);
@@ -267,10 +251,7 @@ static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_
     return conn;
 }
 
-/**
- * \brief Close the connection's socket, once. A pending operation still completes to the port,
- * so closing frees nothing: free_connection_when_idle() does.
- */
+/** \brief Close the socket, once. Frees nothing: a pending operation still completes. */
 static void close_connection(struct connection *conn)
 {
     if (conn->socket == INVALID_SOCKET)
@@ -287,10 +268,7 @@ static void free_connection(struct connection *conn)
     free(conn);
 }
 
-/**
- * \brief One operation of \p conn is over; the last one frees the connection. Interlocked: the
- * worker that handles the next operation may already be counting it down.
- */
+/** \brief One operation is over; the last frees \p conn (Interlocked: workers race here). */
 static void free_connection_when_idle(struct connection *conn)
 {
     if (InterlockedDecrement(&conn->pending) == 0)
@@ -299,10 +277,7 @@ static void free_connection_when_idle(struct connection *conn)
 // [lifetime]
 
 // [post_recv]
-/**
- * \brief Post one receive into the whole buffer. 0 when under way (a completion will come), -1
- * after printing the error (the caller closes the connection).
- */
+/** \brief Post a receive into the whole buffer: 0, or -1 after printing why (the caller closes). */
 static int post_recv(struct connection *conn)
 {
     DWORD flags = 0;
@@ -352,10 +327,7 @@ static int post_send_rest(struct connection *conn)
 // [post_send_rest]
 
 // [on_complete]
-/**
- * \brief A receive brought \p bytes (more than 0): send them all back. No receive is posted
- * until then, so none overwrites bytes the client has not got back.
- */
+/** \brief \p bytes came (more than 0): send them all back before the next receive. */
 static void on_recv_complete(struct connection *conn, DWORD bytes)
 {
     conn->received = bytes;
@@ -364,27 +336,21 @@ static void on_recv_complete(struct connection *conn, DWORD bytes)
         close_connection(conn);
 }
 
-/**
- * \brief A send took \p bytes, maybe fewer than given: send the rest (never a blocking send(),
- * it would hold a worker while the client does not read), then receive again.
- */
+/** \brief A send took \p bytes, maybe fewer than given: send the rest, else receive again. */
 static void on_send_complete(struct connection *conn, DWORD bytes)
 {
     int failed;
 
     conn->sent += bytes;
     if (conn->sent < conn->received)
-        failed = post_send_rest(conn);
+        failed = post_send_rest(conn); /* never a blocking send(): it would hold a worker */
     else
         failed = post_recv(conn);
     if (failed)
         close_connection(conn);
 }
 
-/**
- * \brief 0 bytes: for a receive, the client's FIN, and everything before it was echoed; end our
- * direction too and close. (A send never completes with 0 bytes; closing would be right.)
- */
+/** \brief 0 bytes: after a receive, the client's FIN (all echoed): shut our side too, and close. */
 static void on_peer_closed(struct connection *conn, enum op op)
 {
     if (op == OP_RECV && shutdown(conn->socket, SD_SEND) == SOCKET_ERROR)
@@ -392,15 +358,11 @@ static void on_peer_closed(struct connection *conn, enum op op)
     close_connection(conn);
 }
 
-/**
- * \brief An operation failed (most often a reset): one line, close this client. The port gives a
- * system code (ERROR_NETNAME_DELETED); WSAGetOverlappedResult() the Winsock one (WSAECONNRESET).
- */
+/** \brief Failed (most often a reset): print the Winsock error, not the port's code; close. */
 static void on_io_failed(struct connection *conn, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
-    int error = WSAEINVAL;
+    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicted the packet */
 
     if (!WSAGetOverlappedResult(conn->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -410,10 +372,7 @@ static void on_io_failed(struct connection *conn, struct io *io)
 // [on_complete]
 
 // [handle_completion]
-/**
- * \brief Handle one completion of \p io on \p conn: failed, 0 bytes or n bytes; then free the io
- * and take its operation off the connection's count.
- */
+/** \brief One completion of \p io: failed, 0 bytes or n bytes; then free it and uncount it. */
 static void handle_completion(struct connection *conn, struct io *io, BOOL ok, DWORD bytes)
 {
     if (!ok)
@@ -466,10 +425,7 @@ static unsigned __stdcall worker(void *param)
 // [worker]
 
 // [start_workers]
-/**
- * \brief Create the completion port and start 2 x processors workers on it. 0, or -1 after
- * printing the failed call (then the process ends, and the workers with it).
- */
+/** \brief Create the port and start 2 x processors workers: 0, or -1 after printing why. */
 static int start_workers(struct server *server)
 {
     SYSTEM_INFO info;
@@ -502,10 +458,7 @@ static int start_workers(struct server *server)
 // [start_workers]
 
 // [start_connection]
-/**
- * \brief Give an accepted socket to the workers: a connection, associated with the port (its
- * address the key), its first receive posted. A failure closes this client only. Owns \p client.
- */
+/** \brief Make \p client a connection on the port, post its receive; a failure closes it. */
 static void start_connection(const struct server *server, SOCKET client,
                              const SOCKADDR_IN *peer_addr)
 {
@@ -531,10 +484,7 @@ static void start_connection(const struct server *server, SOCKET client,
 // [start_connection]
 
 // [accept_loop]
-/**
- * \brief Whether an accept() error means the listening socket itself is broken. Anything else
- * (a client that reset, a short lack of sockets or buffers) is one connection's problem.
- */
+/** \brief Whether an accept() error means the listening socket, not one client, is broken. */
 static int listener_is_broken(int error)
 {
     return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||

@@ -125,10 +125,7 @@ struct server {
 static void handle_accept(struct server *server, struct io *io, BOOL ok);
 
 // [print_error]
-/**
- * \brief The name of the errors a student meets most (`WSAEADDRINUSE`, not only a number). Out
- * of memory is reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
- */
+/** \brief The name of the errors met most; out of memory is ERROR_NOT_ENOUGH_MEMORY everywhere. */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
@@ -157,10 +154,7 @@ static const char *wsa_error_name(int code)
     }
 }
 
-/**
- * \brief Print the call, its subject, the error's name, number and text to stderr, as in
- * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
- */
+/** \brief One line on stderr: `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage ...`. */
 static void print_error(const char *call, const char *subject, int code)
 {
     char text[256] = "";
@@ -185,10 +179,7 @@ static void print_usage(void)
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
-/**
- * \brief Read `[port [address]]`; return 0 when the command line is valid. strtoul() and a
- * check of where it stopped: atoi() would take "50x0" as 50 and "-1" as -1.
- */
+/** \brief Read `[port [address]]`: 0 when valid. strtoul(): atoi() takes "50x0" as 50. */
 static int parse_options(int argc, char **argv, struct options *opts)
 {
     IN_ADDR probe;
@@ -233,8 +224,7 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
         print_error("socket", "", WSAGetLastError());
         return INVALID_SOCKET;
     }
-    /* On Windows SO_REUSEADDR would let a second program bind the same port
-     * and steal connections; SO_EXCLUSIVEADDRUSE makes that bind fail. */
+    /* SO_REUSEADDR would let another program steal the port; this makes its bind fail. */
     if (setsockopt(listener, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&exclusive,
                    (int)sizeof exclusive) == SOCKET_ERROR) {
         print_error("setsockopt(SO_EXCLUSIVEADDRUSE)", subject, WSAGetLastError());
@@ -282,10 +272,7 @@ static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
 }
 
 // [lifetime]
-/**
- * \brief A struct io for one operation on \p len bytes at \p data, or NULL. Freed by the worker
- * that dequeues its completion, or by the post when the call fails.
- */
+/** \brief A struct io for \p len bytes at \p data, or NULL; freed once its completion is out. */
 static struct io *new_io(enum op op, char *data, DWORD len)
 {
     struct io *io = calloc(1, sizeof *io); /* zeroed: a new OVERLAPPED must start all zero */
@@ -307,10 +294,7 @@ static void free_io(struct io *io)
     free(io);
 }
 
-/**
- * \brief A struct connection for the accepted socket \p client, with nothing
- * pending. From here it owns \p client: free_connection() closes it.
- */
+/** \brief A connection for \p client, nothing pending; from here it owns \p client. */
 static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_addr)
 {
     struct connection *conn = calloc(1, sizeof *conn);
@@ -322,10 +306,7 @@ static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_
     return conn;
 }
 
-/**
- * \brief Close the connection's socket, once. A pending operation still completes to the port,
- * so closing frees nothing: free_connection_when_idle() does.
- */
+/** \brief Close the socket, once. Frees nothing: a pending operation still completes. */
 static void close_connection(struct connection *conn)
 {
     if (conn->socket == INVALID_SOCKET)
@@ -342,10 +323,7 @@ static void free_connection(struct connection *conn)
     free(conn);
 }
 
-/**
- * \brief One operation of \p conn is over; the last one frees the connection. Interlocked: the
- * worker that handles the next operation may already be counting it down.
- */
+/** \brief One operation is over; the last frees \p conn (Interlocked: workers race here). */
 static void free_connection_when_idle(struct connection *conn)
 {
     if (InterlockedDecrement(&conn->pending) == 0)
@@ -354,10 +332,7 @@ static void free_connection_when_idle(struct connection *conn)
 // [lifetime]
 
 // [post_recv]
-/**
- * \brief Post one receive into the whole buffer. 0 when under way (a completion will come), -1
- * after printing the error (the caller closes the connection).
- */
+/** \brief Post a receive into the whole buffer: 0, or -1 after printing why (the caller closes). */
 static int post_recv(struct connection *conn)
 {
     DWORD flags = 0;
@@ -407,10 +382,7 @@ static int post_send_rest(struct connection *conn)
 // [post_send_rest]
 
 // [on_complete]
-/**
- * \brief A receive brought \p bytes (more than 0): send them all back. No receive is posted
- * until then, so none overwrites bytes the client has not got back.
- */
+/** \brief \p bytes came (more than 0): send them all back before the next receive. */
 static void on_recv_complete(struct connection *conn, DWORD bytes)
 {
     conn->received = bytes;
@@ -419,27 +391,21 @@ static void on_recv_complete(struct connection *conn, DWORD bytes)
         close_connection(conn);
 }
 
-/**
- * \brief A send took \p bytes, maybe fewer than given: send the rest (never a blocking send(),
- * it would hold a worker while the client does not read), then receive again.
- */
+/** \brief A send took \p bytes, maybe fewer than given: send the rest, else receive again. */
 static void on_send_complete(struct connection *conn, DWORD bytes)
 {
     int failed;
 
     conn->sent += bytes;
     if (conn->sent < conn->received)
-        failed = post_send_rest(conn);
+        failed = post_send_rest(conn); /* never a blocking send(): it would hold a worker */
     else
         failed = post_recv(conn);
     if (failed)
         close_connection(conn);
 }
 
-/**
- * \brief 0 bytes: for a receive, the client's FIN, and everything before it was echoed; end our
- * direction too and close. (A send never completes with 0 bytes; closing would be right.)
- */
+/** \brief 0 bytes: after a receive, the client's FIN (all echoed): shut our side too, and close. */
 static void on_peer_closed(struct connection *conn, enum op op)
 {
     if (op == OP_RECV && shutdown(conn->socket, SD_SEND) == SOCKET_ERROR)
@@ -447,15 +413,11 @@ static void on_peer_closed(struct connection *conn, enum op op)
     close_connection(conn);
 }
 
-/**
- * \brief An operation failed (most often a reset): one line, close this client. The port gives a
- * system code (ERROR_NETNAME_DELETED); WSAGetOverlappedResult() the Winsock one (WSAECONNRESET).
- */
+/** \brief Failed (most often a reset): print the Winsock error, not the port's code; close. */
 static void on_io_failed(struct connection *conn, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
-    int error = WSAEINVAL;
+    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicted the packet */
 
     if (!WSAGetOverlappedResult(conn->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -465,10 +427,7 @@ static void on_io_failed(struct connection *conn, struct io *io)
 // [on_complete]
 
 // [handle_completion]
-/**
- * \brief Handle one completion of \p io on \p conn: failed, 0 bytes or n bytes; then free the io
- * and take its operation off the connection's count.
- */
+/** \brief One completion of \p io: failed, 0 bytes or n bytes; then free it and uncount it. */
 static void handle_completion(struct connection *conn, struct io *io, BOOL ok, DWORD bytes)
 {
     if (!ok)
@@ -525,10 +484,7 @@ static unsigned __stdcall worker(void *param)
 // [worker]
 
 // [start_workers]
-/**
- * \brief Create the completion port and start 2 x processors workers on it. 0, or -1 after
- * printing the failed call (then the process ends, and the workers with it).
- */
+/** \brief Create the port and start 2 x processors workers: 0, or -1 after printing why. */
 static int start_workers(struct server *server)
 {
     SYSTEM_INFO info;
@@ -563,10 +519,7 @@ static int start_workers(struct server *server)
 // [start_workers]
 
 // [start_connection]
-/**
- * \brief Give an accepted socket to the workers: a connection, associated with the port (its
- * address the key), its first receive posted. A failure closes this client only. Owns \p client.
- */
+/** \brief Make \p client a connection on the port, post its receive; a failure closes it. */
 static void start_connection(const struct server *server, SOCKET client,
                              const SOCKADDR_IN *peer_addr)
 {
@@ -592,10 +545,7 @@ static void start_connection(const struct server *server, SOCKET client,
 // [start_connection]
 
 // [load_accept_functions]
-/**
- * \brief Ask the listening socket's provider for AcceptEx and GetAcceptExSockaddrs (Microsoft
- * extensions: no mswsock library, no lookup per call). 0, or -1 after printing the failed call.
- */
+/** \brief Get AcceptEx and GetAcceptExSockaddrs from the socket's provider (no mswsock.lib). */
 static int load_accept_functions(struct listener *listener)
 {
     GUID accept_ex_id = WSAID_ACCEPTEX;
@@ -619,20 +569,14 @@ static int load_accept_functions(struct listener *listener)
 // [load_accept_functions]
 
 // [post_accept]
-/**
- * \brief Whether an accept error means the listening socket itself is broken. Anything else
- * (a client that reset, a short lack of sockets or buffers) is one connection's problem.
- */
+/** \brief Whether an accept error means the listening socket, not one client, is broken. */
 static int listener_is_broken(int error)
 {
     return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||
            error == WSANOTINITIALISED || error == WSAENETDOWN;
 }
 
-/**
- * \brief Post one AcceptEx with a new socket for the client. 0 when under way (a completion
- * will come), or the error after printing it (nothing is pending then).
- */
+/** \brief Post one AcceptEx with a new socket: 0 when under way, else the error (printed). */
 static int post_accept(struct listener *listener)
 {
     DWORD unused = 0;
@@ -663,11 +607,7 @@ static int post_accept(struct listener *listener)
     return error;
 }
 
-/**
- * \brief Post accepts until \p wanted are under way, counted before each post (a worker may
- * complete it at once). Out of sockets or memory: stop, the main thread's tick tries again
- * (retrying now would spin). -1 only when the listening socket is broken.
- */
+/** \brief Post accepts until \p wanted are under way: -1 only when the listener is broken. */
 static int top_up_accepts(struct listener *listener, LONG wanted)
 {
     while (InterlockedIncrement(&listener->posted) <= wanted) {
@@ -678,7 +618,7 @@ static int top_up_accepts(struct listener *listener, LONG wanted)
         InterlockedDecrement(&listener->posted); /* that one is not pending */
         if (error == WSAECONNRESET)
             continue; /* that client is gone, the next one is not */
-        return listener_is_broken(error) ? -1 : 0;
+        return listener_is_broken(error) ? -1 : 0; /* else the main thread's tick retries */
     }
     /* That increment was only a test. A thread that saw it may stop one short: the next
      * completion or tick posts the missing accept. */
@@ -717,23 +657,18 @@ static void on_accept_complete(struct server *server, struct io *io)
 static void on_accept_failed(const struct listener *listener, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
-    int error = WSAEINVAL;
+    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicted the packet */
 
     if (!WSAGetOverlappedResult(listener->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
     print_error("AcceptEx", listener->where, error);
 }
 
-/**
- * \brief Handle a dequeued accept: first its replacement, so no failure leaves fewer accepts
- * under way, then the outcome, then free the io.
- */
+/** \brief A dequeued accept: post its replacement first, then its outcome, then free the io. */
 static void handle_accept(struct server *server, struct io *io, BOOL ok)
 {
     InterlockedDecrement(&server->listener.posted);
-    /* errors are printed; main sees a broken listener */
-    (void)top_up_accepts(&server->listener, ACCEPTS_POSTED);
+    (void)top_up_accepts(&server->listener, ACCEPTS_POSTED); /* main sees a broken listener */
     if (ok)
         on_accept_complete(server, io);
     else
@@ -743,10 +678,7 @@ static void handle_accept(struct server *server, struct io *io, BOOL ok)
 // [on_accept]
 
 // [on_backlog]
-/**
- * \brief FD_ACCEPT: a client waits that no posted accept took (a burst outran the replacements).
- * Post ACCEPTS_POSTED more, up to ACCEPTS_POSTED_MAX. -1 only when the listener is broken.
- */
+/** \brief FD_ACCEPT: a client waits that no accept took; post more, up to ACCEPTS_POSTED_MAX. */
 static int on_backlog(struct listener *listener)
 {
     WSANETWORKEVENTS events;
@@ -764,10 +696,7 @@ static int on_backlog(struct listener *listener)
 // [on_backlog]
 
 // [start_accepting]
-/**
- * \brief Load AcceptEx, associate the listener with the port (itself the key), ask for FD_ACCEPT
- * on the backlog event, post the first accepts. 0, or -1 after printing the failed call.
- */
+/** \brief AcceptEx, the listener on the port, FD_ACCEPT, the first accepts: 0 or -1. */
 static int start_accepting(struct server *server)
 {
     struct listener *listener = &server->listener;
@@ -825,10 +754,7 @@ static void watch_workers(struct server *server)
 // [watch_workers]
 
 // [main]
-/**
- * \brief Start, then watch until the listening socket or the port breaks. Exit codes: 2 for a
- * bad command line, 1 for a failed start or a broken listening socket or port.
- */
+/** \brief Start, then watch until the listener or the port breaks: exit 2 on bad usage, else 1. */
 int main(int argc, char **argv)
 {
     /* Not on this stack: the workers outlive main() when it returns 1. */

@@ -1,14 +1,11 @@
 /**
  * \file
- * \brief Lesson 06: the AcceptEx echo server of lesson 05, stopped cleanly on
- * Ctrl+C or Ctrl+Break, with nothing left allocated.
+ * \brief Lesson 06: lesson 05's AcceptEx server, stopped cleanly on Ctrl+C or Ctrl+Break.
  *
- * Abstract. Lesson 05's port, workers, struct connection (per-handle data, the
- * key) and struct io (per-I/O data, freed by the worker that dequeues it). New:
- * every connection and io is counted in `shared.live_objects`, every connection
- * is on `shared.connections`. The console handler sets an event; the main thread
- * cancels everything (cancel_everything()), waits until the last object is
- * freed, posts one exit packet per worker, joins them and prints the summary.
+ * Abstract. As in lesson 05 (struct connection per client, the key; struct io per operation,
+ * freed by the worker that dequeues it), plus: every object counted in `shared.live_objects`,
+ * every connection on `shared.connections`. Ctrl+C sets an event; main cancels everything,
+ * waits until the count is 0, posts one exit packet per worker, joins them, prints a summary.
  */
 /** Leave the rarely used parts of windows.h out (among them the old winsock.h). */
 #define WIN32_LEAN_AND_MEAN
@@ -106,10 +103,7 @@ struct server {
     struct listener listener; /**< the listening socket and its AcceptEx */
 };
 
-/**
- * \brief What stopping needs everywhere. A global: the console handler gets nothing but the
- * signal's type.
- */
+/** \brief What stopping needs everywhere; global: the console handler gets only the signal. */
 struct shared {
     HANDLE stop_requested; /**< manual-reset event: set by the console handler */
     volatile LONG stopping; /**< 1 from the cancel pass on: nothing new is posted */
@@ -131,10 +125,7 @@ static struct shared shared = {.held_lines = TLS_OUT_OF_INDEXES};
 static void handle_accept(struct server *server, struct io *io, BOOL ok);
 
 // [print_error]
-/**
- * \brief The name of the errors a student meets most (`WSAEADDRINUSE`, not only a number). Out
- * of memory is reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
- */
+/** \brief The name of the errors met most; out of memory is ERROR_NOT_ENOUGH_MEMORY everywhere. */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
@@ -163,11 +154,7 @@ static const char *wsa_error_name(int code)
     }
 }
 
-/**
- * \brief Print the call, its subject, the error's name, number and text to stderr, as in
- * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
- * Inside a handler the line is held and printed once the handler is over.
- */
+/** \brief One line on stderr, as in lesson 05, but held while a handler runs (handle_entry()). */
 static void print_error(const char *call, const char *subject, int code)
 {
     char text[256] = "";
@@ -199,10 +186,7 @@ static void print_usage(void)
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
-/**
- * \brief Read `[port [address]]`; return 0 when the command line is valid. strtoul() and a
- * check of where it stopped: atoi() would take "50x0" as 50 and "-1" as -1.
- */
+/** \brief Read `[port [address]]`: 0 when valid. strtoul(): atoi() takes "50x0" as 50. */
 static int parse_options(int argc, char **argv, struct options *opts)
 {
     IN_ADDR probe;
@@ -247,8 +231,7 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
         print_error("socket", "", WSAGetLastError());
         return INVALID_SOCKET;
     }
-    /* On Windows SO_REUSEADDR would let a second program bind the same port
-     * and steal connections; SO_EXCLUSIVEADDRUSE makes that bind fail. */
+    /* SO_REUSEADDR would let another program steal the port; this makes its bind fail. */
     if (setsockopt(listener, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&exclusive,
                    (int)sizeof exclusive) == SOCKET_ERROR) {
         print_error("setsockopt(SO_EXCLUSIVEADDRUSE)", subject, WSAGetLastError());
@@ -302,20 +285,14 @@ static void object_born(void)
     InterlockedIncrement(&shared.live_objects);
 }
 
-/**
- * \brief Count a struct connection or struct io just freed; while stopping, the last wakes the
- * main thread (which sets `stopping` before it reads the count: one of the two sees the other).
- */
+/** \brief Count a free; while stopping, the last wakes main (which sets `stopping`, then reads). */
 static void object_freed(void)
 {
     if (InterlockedDecrement(&shared.live_objects) == 0 && shared.stopping)
         (void)SetEvent(shared.drained); /* cannot fail; main's wait is bounded anyway */
 }
 
-/**
- * \brief A struct io for one operation on \p len bytes at \p data, or NULL. Freed by the worker
- * that dequeues its completion, or by the post when the call fails.
- */
+/** \brief A struct io for \p len bytes at \p data, or NULL; freed once its completion is out. */
 static struct io *new_io(enum op op, char *data, DWORD len)
 {
     struct io *io = calloc(1, sizeof *io); /* zeroed: a new OVERLAPPED must start all zero */
@@ -339,10 +316,7 @@ static void free_io(struct io *io)
     object_freed();
 }
 
-/**
- * \brief A struct connection for the accepted socket \p client, with nothing pending, on the
- * list. From here it owns \p client: free_connection() closes it.
- */
+/** \brief A listed connection for \p client, nothing pending; from here it owns \p client. */
 static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_addr)
 {
     struct connection *conn = calloc(1, sizeof *conn);
@@ -361,10 +335,7 @@ static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_
     return conn;
 }
 
-/**
- * \brief Close the connection's socket, once. A pending operation still completes to the port,
- * so closing frees nothing: free_connection_when_idle() does.
- */
+/** \brief Close the socket, once. Frees nothing: a pending operation still completes. */
 static void close_connection(struct connection *conn)
 {
     if (conn->socket == INVALID_SOCKET)
@@ -390,10 +361,7 @@ static void free_connection(struct connection *conn)
     object_freed(); /* last: the count reaches 0 only when the memory is really gone */
 }
 
-/**
- * \brief One operation of \p conn is over; the last one frees the connection. Interlocked: the
- * worker that handles the next operation may already be counting it down.
- */
+/** \brief One operation is over; the last frees \p conn (Interlocked: workers race here). */
 static void free_connection_when_idle(struct connection *conn)
 {
     if (InterlockedDecrement(&conn->pending) == 0)
@@ -402,18 +370,14 @@ static void free_connection_when_idle(struct connection *conn)
 // [lifetime]
 
 // [post_recv]
-/**
- * \brief Post one receive into the whole buffer. 0 when under way (a completion will come), -1
- * after printing the error or when stopping (the caller closes the connection).
- */
+/** \brief Post a receive into the whole buffer: 0, or -1 on an error or when stopping. */
 static int post_recv(struct connection *conn)
 {
     DWORD flags = 0;
     struct io *io;
     int error;
 
-    /* Stopping: post nothing new, quietly (the cancel pass may be over). The
-     * worker holds `posting` shared, so `stopping` cannot change under it. */
+    /* Stopping: post nothing, quietly. `posting` is held shared: `stopping` cannot change. */
     if (shared.stopping)
         return -1;
     io = new_io(OP_RECV, conn->buffer, (DWORD)sizeof conn->buffer);
@@ -463,10 +427,7 @@ static int post_send_rest(struct connection *conn)
 // [post_send_rest]
 
 // [on_complete]
-/**
- * \brief A receive brought \p bytes (more than 0): send them all back. No receive is posted
- * until then, so none overwrites bytes the client has not got back.
- */
+/** \brief \p bytes came (more than 0): send them all back before the next receive. */
 static void on_recv_complete(struct connection *conn, DWORD bytes)
 {
     conn->received = bytes;
@@ -475,27 +436,21 @@ static void on_recv_complete(struct connection *conn, DWORD bytes)
         close_connection(conn);
 }
 
-/**
- * \brief A send took \p bytes, maybe fewer than given: send the rest (never a blocking send(),
- * it would hold a worker while the client does not read), then receive again.
- */
+/** \brief A send took \p bytes, maybe fewer than given: send the rest, else receive again. */
 static void on_send_complete(struct connection *conn, DWORD bytes)
 {
     int failed;
 
     conn->sent += bytes;
     if (conn->sent < conn->received)
-        failed = post_send_rest(conn);
+        failed = post_send_rest(conn); /* never a blocking send(): it would hold a worker */
     else
         failed = post_recv(conn);
     if (failed)
         close_connection(conn);
 }
 
-/**
- * \brief 0 bytes: for a receive, the client's FIN, and everything before it was echoed; end our
- * direction too and close. (A send never completes with 0 bytes; closing would be right.)
- */
+/** \brief 0 bytes: after a receive, the client's FIN (all echoed): shut our side too, and close. */
 static void on_peer_closed(struct connection *conn, enum op op)
 {
     if (op == OP_RECV && shutdown(conn->socket, SD_SEND) == SOCKET_ERROR)
@@ -503,15 +458,11 @@ static void on_peer_closed(struct connection *conn, enum op op)
     close_connection(conn);
 }
 
-/**
- * \brief An operation failed (most often a reset): one line, close this client. The port gives a
- * system code (ERROR_NETNAME_DELETED); WSAGetOverlappedResult() the Winsock one (WSAECONNRESET).
- */
+/** \brief Failed (most often a reset): print the Winsock error, not the port's code; close. */
 static void on_io_failed(struct connection *conn, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
-    int error = WSAEINVAL;
+    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicted the packet */
 
     if (!WSAGetOverlappedResult(conn->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -523,10 +474,7 @@ static void on_io_failed(struct connection *conn, struct io *io)
 // [on_complete]
 
 // [handle_completion]
-/**
- * \brief Handle one completion of \p io on \p conn: failed, 0 bytes or n bytes; then free the io
- * and take its operation off the connection's count. A send's bytes count as echoed.
- */
+/** \brief One completion of \p io: failed, 0 or n bytes; free it, uncount it; count sends. */
 static void handle_completion(struct connection *conn, struct io *io, BOOL ok, DWORD bytes)
 {
     if (io->op == OP_SEND)
@@ -545,10 +493,7 @@ static void handle_completion(struct connection *conn, struct io *io, BOOL ok, D
 // [handle_completion]
 
 // [worker]
-/**
- * \brief Handle one completion that is not an exit packet, holding `shared.posting` shared so
- * the cancel pass never meets a post or a close half done.
- */
+/** \brief A completion (not an exit packet), with `posting` shared: see cancel_everything(). */
 static void handle_entry(struct server *server, const OVERLAPPED_ENTRY *entry)
 {
     ULONG_PTR key = entry->lpCompletionKey; /* ULONG_PTR, not DWORD: a pointer is 64 bits */
@@ -572,10 +517,7 @@ static void handle_entry(struct server *server, const OVERLAPPED_ENTRY *entry)
         fprintf(stderr, "%s", held);
 }
 
-/**
- * \brief A worker thread: dequeue up to COMPLETIONS_PER_DEQUEUE completions at once, handle
- * each, repeat; end on an exit packet.
- */
+/** \brief A worker: dequeue up to COMPLETIONS_PER_DEQUEUE at once; end on an exit packet. */
 static unsigned __stdcall worker(void *param)
 {
     struct server *server = param;
@@ -612,10 +554,7 @@ static unsigned __stdcall worker(void *param)
 // [worker]
 
 // [start_workers]
-/**
- * \brief Create the completion port and start 2 x processors workers on it. 0, or -1 after
- * printing the failed call (then the process ends, and the workers with it).
- */
+/** \brief Create the port and start 2 x processors workers: 0, or -1 after printing why. */
 static int start_workers(struct server *server)
 {
     SYSTEM_INFO info;
@@ -624,8 +563,7 @@ static int start_workers(struct server *server)
     GetSystemInfo(&info);
     count = WORKERS_PER_PROCESSOR * info.dwNumberOfProcessors;
     if (count > MAXIMUM_WAIT_OBJECTS - 2)
-        /* main waits on them, the stop and the backlog event in one call */
-        count = MAXIMUM_WAIT_OBJECTS - 2;
+        count = MAXIMUM_WAIT_OBJECTS - 2; /* main waits on them, the stop and backlog events */
     /* Concurrency 0: as many run at once as there are processors; spares cover a blocked one. */
     server->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
     if (server->port == NULL) {
@@ -651,10 +589,7 @@ static int start_workers(struct server *server)
 // [start_workers]
 
 // [start_connection]
-/**
- * \brief Give an accepted socket to the workers: a connection, associated with the port (its
- * address the key), its first receive posted. A failure closes this client only. Owns \p client.
- */
+/** \brief Make \p client a connection on the port, post its receive; a failure closes it. */
 static void start_connection(const struct server *server, SOCKET client,
                              const SOCKADDR_IN *peer_addr)
 {
@@ -680,10 +615,7 @@ static void start_connection(const struct server *server, SOCKET client,
 // [start_connection]
 
 // [load_accept_functions]
-/**
- * \brief Ask the listening socket's provider for AcceptEx and GetAcceptExSockaddrs (Microsoft
- * extensions: no mswsock library, no lookup per call). 0, or -1 after printing the failed call.
- */
+/** \brief Get AcceptEx and GetAcceptExSockaddrs from the socket's provider (no mswsock.lib). */
 static int load_accept_functions(struct listener *listener)
 {
     GUID accept_ex_id = WSAID_ACCEPTEX;
@@ -707,20 +639,14 @@ static int load_accept_functions(struct listener *listener)
 // [load_accept_functions]
 
 // [post_accept]
-/**
- * \brief Whether an accept error means the listening socket itself is broken. Anything else
- * (a client that reset, a short lack of sockets or buffers) is one connection's problem.
- */
+/** \brief Whether an accept error means the listening socket, not one client, is broken. */
 static int listener_is_broken(int error)
 {
     return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||
            error == WSANOTINITIALISED || error == WSAENETDOWN;
 }
 
-/**
- * \brief Post one AcceptEx with a new socket for the client. 0 when under way (a completion
- * will come), or the error after printing it (nothing is pending then).
- */
+/** \brief Post one AcceptEx with a new socket: 0 when under way, else the error (printed). */
 static int post_accept(struct listener *listener)
 {
     DWORD unused = 0;
@@ -751,11 +677,7 @@ static int post_accept(struct listener *listener)
     return error;
 }
 
-/**
- * \brief Post accepts until \p wanted are under way, counted before each post (a worker may
- * complete it at once). Out of sockets or memory: stop, the main thread's tick tries again
- * (retrying now would spin). Nothing once stopping. -1 only when the listener is broken.
- */
+/** \brief Post accepts until \p wanted are under way: -1 only when the listener is broken. */
 static int top_up_accepts(struct listener *listener, LONG wanted)
 {
     while (InterlockedIncrement(&listener->posted) <= wanted) {
@@ -770,7 +692,7 @@ static int top_up_accepts(struct listener *listener, LONG wanted)
         InterlockedDecrement(&listener->posted); /* that one is not pending */
         if (error == WSAECONNRESET)
             continue; /* that client is gone, the next one is not */
-        return listener_is_broken(error) ? -1 : 0;
+        return listener_is_broken(error) ? -1 : 0; /* else the main thread's tick retries */
     }
     /* That increment was only a test. A thread that saw it may stop one short: the next
      * completion or tick posts the missing accept. */
@@ -812,8 +734,7 @@ static void on_accept_complete(struct server *server, struct io *io)
 static void on_accept_failed(const struct listener *listener, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
-    int error = WSAEINVAL;
+    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicted the packet */
 
     if (!WSAGetOverlappedResult(listener->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -822,15 +743,11 @@ static void on_accept_failed(const struct listener *listener, struct io *io)
         print_error("AcceptEx", listener->where, error);
 }
 
-/**
- * \brief Handle a dequeued accept: first its replacement, so no failure leaves fewer accepts
- * under way, then the outcome, then free the io.
- */
+/** \brief A dequeued accept: post its replacement first, then its outcome, then free the io. */
 static void handle_accept(struct server *server, struct io *io, BOOL ok)
 {
     InterlockedDecrement(&server->listener.posted);
-    /* errors are printed; main sees a broken listener */
-    (void)top_up_accepts(&server->listener, ACCEPTS_POSTED);
+    (void)top_up_accepts(&server->listener, ACCEPTS_POSTED); /* main sees a broken listener */
     if (ok)
         on_accept_complete(server, io);
     else
@@ -840,10 +757,7 @@ static void handle_accept(struct server *server, struct io *io, BOOL ok)
 // [on_accept]
 
 // [on_backlog]
-/**
- * \brief FD_ACCEPT: a client waits that no posted accept took (a burst outran the replacements).
- * Post ACCEPTS_POSTED more, up to ACCEPTS_POSTED_MAX. -1 only when the listener is broken.
- */
+/** \brief FD_ACCEPT: a client waits that no accept took; post more, up to ACCEPTS_POSTED_MAX. */
 static int on_backlog(struct listener *listener)
 {
     WSANETWORKEVENTS events;
@@ -861,10 +775,7 @@ static int on_backlog(struct listener *listener)
 // [on_backlog]
 
 // [start_accepting]
-/**
- * \brief Load AcceptEx, associate the listener with the port (itself the key), ask for FD_ACCEPT
- * on the backlog event, post the first accepts. 0, or -1 after printing the failed call.
- */
+/** \brief AcceptEx, the listener on the port, FD_ACCEPT, the first accepts: 0 or -1. */
 static int start_accepting(struct server *server)
 {
     struct listener *listener = &server->listener;
@@ -893,10 +804,7 @@ static int start_accepting(struct server *server)
 // [start_accepting]
 
 // [console_handler]
-/**
- * \brief The console control handler, on a thread the system makes for the signal: it only
- * signals main. Ctrl+C and Ctrl+Break only; others go on to the default handler.
- */
+/** \brief Runs on a thread of its own, for Ctrl+C and Ctrl+Break only: it only signals main. */
 static BOOL WINAPI on_console_signal(DWORD type)
 {
     if (type != CTRL_C_EVENT && type != CTRL_BREAK_EVENT)
@@ -905,10 +813,7 @@ static BOOL WINAPI on_console_signal(DWORD type)
     return TRUE;
 }
 
-/**
- * \brief Make what `shared` holds and install the console handler, before any other thread
- * starts; they stay until the process ends. 0, or -1 after printing the failed call.
- */
+/** \brief Make what `shared` holds and install the handler before any other thread: 0 or -1. */
 static int start_shared(void)
 {
     shared.held_lines = TlsAlloc();
@@ -934,10 +839,7 @@ static int start_shared(void)
 // [console_handler]
 
 // [watch_workers]
-/**
- * \brief The main thread's wait, as in lesson 05, and for a stop request. 0 when a stop was
- * requested, -1 when the port or the listening socket is broken.
- */
+/** \brief Lesson 05's wait, and for a stop request: 0 on a stop, -1 when something broke. */
 static int watch_workers(struct server *server)
 {
     HANDLE waits[MAXIMUM_WAIT_OBJECTS];
@@ -995,19 +897,14 @@ static void cancel_everything(struct server *server)
 // [cancel_everything]
 
 // [stop_server]
-/**
- * \brief Wait at most DRAIN_TIMEOUT_MS until every object is freed: 0, or -1 after a line (what
- * never completed stays allocated: the system may still write into it).
- */
+/** \brief Wait at most DRAIN_TIMEOUT_MS for every object to be freed: 0, or -1 (the rest leaks). */
 static int wait_until_drained(void)
 {
     /* `stopping` is set: from here the free that reaches 0 sets the event. */
     if (shared.live_objects == 0 ||
         WaitForSingleObject(shared.drained, DRAIN_TIMEOUT_MS) == WAIT_OBJECT_0)
         return 0;
-    fprintf(stderr,
-            "shutdown: %ld objects still allocated after %d ms; leaving them to the end of the "
-            "process\n",
+    fprintf(stderr, "shutdown: %ld objects still allocated after %d ms; leaving them allocated\n",
             shared.live_objects, DRAIN_TIMEOUT_MS);
     return -1;
 }
@@ -1033,10 +930,7 @@ static int stop_workers(const struct server *server)
     return 0;
 }
 
-/**
- * \brief The shutdown: cancel, drain, stop the workers, free the rest, print the summary line.
- * The exit code: 0 when everything was freed.
- */
+/** \brief The shutdown: cancel, drain, stop the workers, free, summarize. 0 when all was freed. */
 static int stop_server(struct server *server)
 {
     int clean;
