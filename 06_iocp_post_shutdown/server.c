@@ -960,10 +960,7 @@ static int stop_server(struct server *server)
 // [stop_server]
 
 // [main]
-/**
- * \brief Start, serve until a stop request, stop. Exit codes: 0 after a clean shutdown, 2 for a
- * bad command line, 1 for a failed start, a broken listener or port, or an unclean shutdown.
- */
+/** \brief Start, serve until Ctrl+C or Ctrl+Break, stop: exit 0 if clean, 2 if misused, else 1. */
 int main(int argc, char **argv)
 {
     /* Not on this stack: the workers outlive main() when it returns 1. */
