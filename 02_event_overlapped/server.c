@@ -51,10 +51,7 @@ enum op {
     OP_SEND /**< a WSASend() of the bytes not yet sent back */
 };
 
-/**
- * \brief One connected client: per-connection state with the per-operation
- * state (the WSAOVERLAPPED) inside, since it has one operation at a time.
- */
+/** \brief One client, with the WSAOVERLAPPED of its one operation in flight. */
 struct connection {
     SOCKET socket; /**< closed by free_connection() */
     /** overlapped.hEvent, and its slot's event; closed by free_connection() */
@@ -70,11 +67,7 @@ struct connection {
     char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
 };
 
-/**
- * \brief Everything the one thread waits on. events[i] and clients[i] belong
- * together; slots 0 to count-1 are in use, with no hole, because
- * WSAWaitForMultipleEvents() takes a plain array of valid handles.
- */
+/** \brief What the one thread waits on: events[i] and clients[i], slots 0 to count-1, no hole. */
 struct server {
     SOCKET listener; /**< closed by main() */
     /** "ADDRESS:PORT" it listens on, for messages */
@@ -244,10 +237,7 @@ static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
 }
 
 // [lifetime]
-/**
- * \brief A connection for the accepted \p socket, with its own event; NULL
- * after printing why. From here it owns \p socket: free_connection() closes it.
- */
+/** \brief A connection for \p socket with its own event, or NULL (printed); it owns \p socket. */
 static struct connection *new_connection(SOCKET socket, const char *peer)
 {
     /* Freed by free_connection(), when the client's slot is freed. */
@@ -270,10 +260,7 @@ static struct connection *new_connection(SOCKET socket, const char *peer)
     return conn;
 }
 
-/**
- * \brief Close the client's socket, wait for its operation if one is still in
- * flight (the system writes into the OVERLAPPED until it ends), free the rest.
- */
+/** \brief Close the socket, wait for an operation still in flight (it writes into us), free. */
 static void free_connection(struct connection *conn)
 {
     if (closesocket(conn->socket) == SOCKET_ERROR)
@@ -294,11 +281,7 @@ static void free_connection(struct connection *conn)
 // [lifetime]
 
 // [post_recv]
-/**
- * \brief The outcome of a WSARecv() or WSASend() just posted: 0 when it is
- * under way (done at once or pending: either way its event is set when it is
- * done, and on_client_event() collects it, once), or its error.
- */
+/** \brief A post's outcome: 0 if done now or pending (the event is set then), or the error. */
 static int started_or_error(struct connection *conn, int rc)
 {
     int error;
@@ -315,10 +298,7 @@ static int started_or_error(struct connection *conn, int rc)
     return error; /* failed: nothing in flight */
 }
 
-/**
- * \brief Ready the WSAOVERLAPPED for a new operation: zeroed, its event reset
- * (manual-reset, and nothing is in flight now, so no completion is lost).
- */
+/** \brief Zero the WSAOVERLAPPED, reset its event: nothing is in flight, no completion is lost. */
 static int prepare_overlapped(struct connection *conn)
 {
     if (!WSAResetEvent(conn->event))
@@ -346,10 +326,7 @@ static int post_recv(struct connection *conn)
 // [post_recv]
 
 // [post_send_rest]
-/**
- * \brief Post one overlapped send of the bytes of the last receive that have
- * not gone back yet. Returns 0 or the error.
- */
+/** \brief Post one send of what is still owed (`sent` to `received`); 0 or the error. */
 static int post_send_rest(struct connection *conn)
 {
     int error = prepare_overlapped(conn);
@@ -365,10 +342,7 @@ static int post_send_rest(struct connection *conn)
 // [post_send_rest]
 
 // [on_complete]
-/**
- * \brief A receive brought \p bytes: send them back, or finish on the
- * client's FIN. Returns 0 while the client goes on, -1 when it is done.
- */
+/** \brief \p bytes came: send them back, or finish on FIN. 0 while the client goes on, else -1. */
 static int on_recv_complete(struct connection *conn, DWORD bytes)
 {
     int error;
@@ -390,10 +364,7 @@ static int on_recv_complete(struct connection *conn, DWORD bytes)
     return 0;
 }
 
-/**
- * \brief A send took \p bytes: send the rest, or receive again once every
- * byte went back. Returns 0 while the client goes on, -1 when it is done.
- */
+/** \brief A send took \p bytes: send the rest, or receive again. 0 while it goes on, or -1. */
 static int on_send_complete(struct connection *conn, DWORD bytes)
 {
     int error;
@@ -412,11 +383,7 @@ static int on_send_complete(struct connection *conn, DWORD bytes)
     return error != 0 ? -1 : 0;
 }
 
-/**
- * \brief The client's event is set: collect the result of its operation and
- * post the next one. Returns 0 while the client goes on, -1 when its slot
- * must be freed.
- */
+/** \brief The client's event is set: collect its result, post the next. 0, or -1: free the slot. */
 static int on_client_event(struct connection *conn)
 {
     DWORD bytes = 0, flags = 0;
@@ -450,10 +417,7 @@ static void add_slot(struct server *server, struct connection *conn)
     server->count++;
 }
 
-/**
- * \brief Free the client in \p slot and keep the arrays without holes: the
- * last client moves into the freed slot, its event with it.
- */
+/** \brief Free the client in \p slot; the last client moves into it, so no hole is left. */
 static void free_slot(struct server *server, DWORD slot)
 {
     DWORD last = server->count - 1;
@@ -468,11 +432,7 @@ static void free_slot(struct server *server, DWORD slot)
 // [slots]
 
 // [scan]
-/**
- * \brief The lowest slot from \p from on whose event is set now, or
- * server->count when there is none. One call with timeout 0 looks at all of
- * them, and, like every wait for any of several events, reports the lowest.
- */
+/** \brief The lowest slot from \p from on whose event is set now, or server->count if none is. */
 static DWORD next_set_slot(const struct server *server, DWORD from)
 {
     DWORD rc;
@@ -501,10 +461,7 @@ static void serve_set_clients(struct server *server, DWORD from)
 // [scan]
 
 // [accept]
-/**
- * \brief All client slots are taken: accept the connection and close it at
- * once, unread. The client sees its connection end; nobody else notices.
- */
+/** \brief All slots are taken: close the accepted client at once, unread; nobody else notices. */
 static void turn_away(SOCKET client, const char *peer)
 {
     fprintf(stderr, "%s: turned away: all %d client slots are in use\n", peer, MAX_CLIENTS);
@@ -512,10 +469,7 @@ static void turn_away(SOCKET client, const char *peer)
         print_error("closesocket", peer, WSAGetLastError());
 }
 
-/**
- * \brief Give a newly accepted \p socket its own event and slot and post its
- * first receive; on any failure close it. Owns \p socket.
- */
+/** \brief Give \p socket its own event and slot and post its first receive; a failure closes it. */
 static void take_client(struct server *server, SOCKET socket, const char *peer)
 {
     struct connection *conn;
@@ -551,11 +505,7 @@ static int listener_is_broken(int error)
            error == WSANOTINITIALISED || error == WSAENETDOWN;
 }
 
-/**
- * \brief The listener's event is set: accept one waiting client (one per
- * round: FD_ACCEPT is level-triggered, and Wine needs it, see the text), and
- * give it a slot or turn it away. Returns -1 when the listener is broken.
- */
+/** \brief The listener's event is set: accept one client (see the text), give it a slot or not. */
 static int accept_one_client(struct server *server)
 {
     WSANETWORKEVENTS happened;
@@ -607,11 +557,7 @@ static int accept_one_client(struct server *server)
 // [accept]
 
 // [event_loop]
-/**
- * \brief After a wake-up that reported slot \p first: serve every set slot
- * from there on, not only the first (low slots would starve the others), then
- * the listener. Returns -1 when the listener is broken.
- */
+/** \brief Serve every set slot from \p first on (low ones must not starve others), then accept. */
 static int serve_set_slots(struct server *server, DWORD first)
 {
     serve_set_clients(server, first > LISTENER_SLOT ? first : LISTENER_SLOT + 1);
@@ -622,10 +568,7 @@ static int serve_set_slots(struct server *server, DWORD first)
     return 0;
 }
 
-/**
- * \brief Wait for the listener's event or any client's, serve what is set,
- * and again. Returns only when the listener is broken or the wait fails.
- */
+/** \brief Wait for any event, serve what is set, again; until the listener or the wait breaks. */
 static void serve_clients(struct server *server)
 {
     for (;;) {
@@ -645,12 +588,7 @@ static void serve_clients(struct server *server)
 // [event_loop]
 
 // [main]
-/**
- * \brief Start Winsock, parse the command line, listen, and serve clients
- * until the listening socket breaks; then close and free everything. Exit
- * codes: 2 for a bad command line, 1 for a failed start or a broken
- * listening socket.
- */
+/** \brief Serve until the listener breaks, then free everything: exit 2 if misused, else 1. */
 int main(int argc, char **argv)
 {
     struct options opts;

@@ -216,11 +216,7 @@ static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_
     return conn;
 }
 
-/**
- * \brief Close the client's socket and free its connection. Only with no
- * operation outstanding: the system writes into the OVERLAPPED and the buffer
- * until the operation completes.
- */
+/** \brief Close the socket and free the connection: only when no operation is outstanding. */
 static void free_connection(struct connection *conn)
 {
     if (closesocket(conn->socket) == SOCKET_ERROR)
@@ -238,10 +234,7 @@ static void finish_connection(struct connection *conn)
 // [lifetime]
 
 // [post_recv]
-/**
- * \brief Start a receive, completed by on_recv_complete(). Returns 0 when the
- * routine will run, else the error (no routine will run: the caller cleans up).
- */
+/** \brief Start a receive for on_recv_complete(): 0 when the routine will run, else the error. */
 static int post_recv(struct connection *conn)
 {
     DWORD flags = 0; /* read by WSARecv; a late result comes to the routine, not here */
@@ -274,10 +267,7 @@ static void receive_or_close(struct connection *conn)
 // [post_recv]
 
 // [post_send_rest]
-/**
- * \brief Start sending what is not sent back yet, completed by
- * on_send_complete(). Returns 0 when the routine will run, else the error.
- */
+/** \brief Start sending what is owed, for on_send_complete(): 0 if it will run, or the error. */
 static int post_send_rest(struct connection *conn)
 {
     int error;
@@ -306,10 +296,7 @@ static void send_rest_or_close(struct connection *conn)
 // [post_send_rest]
 
 // [on_complete]
-/**
- * \brief A receive's routine (on the I/O thread, in its alertable wait): echo
- * what came, finish after FIN, close on error (a Winsock code, 0 for none).
- */
+/** \brief A receive's routine, on the I/O thread: echo what came, finish on FIN, close on error. */
 static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped,
                                       DWORD flags)
 {
@@ -354,10 +341,7 @@ static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED 
 // [on_complete]
 
 // [add_client]
-/**
- * \brief An APC queued by start_connection(): post the first receive on the
- * I/O thread, so that its routine runs there too.
- */
+/** \brief An APC queued by start_connection(): the first receive, posted on the I/O thread. */
 static void CALLBACK add_client(ULONG_PTR data)
 {
     receive_or_close((struct connection *)data);
@@ -377,11 +361,7 @@ static unsigned __stdcall io_thread(void *unused)
 // [io_thread]
 
 // [start_connection]
-/**
- * \brief Give an accepted socket to the I/O thread \p io: wrap it in a
- * connection and queue add_client() to that thread with it. A failure closes
- * this client only. Owns \p client.
- */
+/** \brief Wrap \p client in a connection and queue add_client() to the I/O thread \p io with it. */
 static void start_connection(HANDLE io, SOCKET client, const SOCKADDR_IN *peer_addr)
 {
     struct connection *conn = new_connection(client, peer_addr);
@@ -409,11 +389,7 @@ static int listener_is_broken(int error)
            error == WSANOTINITIALISED || error == WSAENETDOWN;
 }
 
-/**
- * \brief Accept clients and hand each over to be served. This thread does
- * nothing else, which also keeps the process alive (no getchar() needed).
- * Returns only when the listening socket is broken.
- */
+/** \brief Accept clients and hand each over until the listener breaks; this keeps us alive. */
 static void accept_loop(HANDLE io, SOCKET listener, const char *where)
 {
     for (;;) {
@@ -439,11 +415,7 @@ static void accept_loop(HANDLE io, SOCKET listener, const char *where)
 // [accept_loop]
 
 // [main]
-/**
- * \brief Start Winsock, parse the command line, start the I/O thread,
- * listen, and accept clients until the listening socket breaks. Exit codes:
- * 2 for a bad command line, 1 for a failed start or a broken listening socket.
- */
+/** \brief Start the I/O thread, listen, accept until the listener breaks: 2 if misused, else 1. */
 int main(int argc, char **argv)
 {
     struct options opts;

@@ -754,7 +754,7 @@ static void watch_workers(struct server *server)
 // [watch_workers]
 
 // [main]
-/** \brief Start, then watch until the listener or the port breaks: exit 2 on bad usage, else 1. */
+/** \brief Start, then watch until the listener or the port breaks: exit 2 if misused, else 1. */
 int main(int argc, char **argv)
 {
     /* Not on this stack: the workers outlive main() when it returns 1. */
