@@ -1,16 +1,11 @@
 /**
  * \file
- * \brief Lesson 02: overlapped I/O signalled through event objects; one
- * thread serves up to 63 clients at once.
+ * \brief Lesson 02: overlapped I/O signalled through event objects; one thread, 63 clients.
  *
- * Abstract. One thread waits with WSAWaitForMultipleEvents() on at most 64
- * events: slot 0 is the listener's (FD_ACCEPT), slots 1 to 63 are clients.
- * A struct connection (per-connection state) holds the socket, its event and
- * the buffer, with the one WSAOVERLAPPED (per-operation state) of its one
- * operation in flight: a receive, then sends until every byte went back.
- * free_connection() frees it when its slot is freed, never while an operation
- * is in flight. Ctrl+C ends the process; a broken listener ends the loop.
- * The limit left for lesson 03: the 64th client at once is turned away.
+ * Abstract. One thread waits on 64 events: the listener's, then one per client.
+ * A struct connection (per-connection state) holds the WSAOVERLAPPED (per-operation state) of
+ * its one operation; free_connection() frees it, never while that operation is in flight.
+ * Ctrl+C ends the process. The limit left for lesson 03: the 64th client at once is turned away.
  */
 /** Leave the rarely used parts of windows.h out (among them the old winsock.h). */
 #define WIN32_LEAN_AND_MEAN
@@ -46,19 +41,14 @@ struct options {
 
 // [structs]
 /** \brief Which operation a client has in flight (or had last). */
-enum op {
-    OP_RECV, /**< a WSARecv() into the whole buffer */
-    OP_SEND /**< a WSASend() of the bytes not yet sent back */
-};
+enum op { OP_RECV, /**< a WSARecv() */ OP_SEND /**< a WSASend() */ };
 
-/** \brief One client, with the WSAOVERLAPPED of its one operation in flight. */
+/** \brief One client and its one operation in flight. */
 struct connection {
     SOCKET socket; /**< closed by free_connection() */
-    /** overlapped.hEvent, and its slot's event; closed by free_connection() */
-    WSAEVENT event;
-    /** of the operation in flight: must stay valid until it completes */
-    WSAOVERLAPPED overlapped;
-    WSABUF wsabuf; /**< the part of buffer that operation reads into or sends from */
+    WSAEVENT event; /**< overlapped.hEvent, and its slot's; closed by free_connection() */
+    WSAOVERLAPPED overlapped; /**< written by the system until the operation completes */
+    WSABUF wsabuf; /**< what the current operation receives into or sends from */
     enum op op; /**< which operation that is */
     int in_flight; /**< 1 from a successful post until its result is collected */
     DWORD received; /**< bytes the last receive put in `buffer` */
@@ -70,11 +60,9 @@ struct connection {
 /** \brief What the one thread waits on: events[i] and clients[i], slots 0 to count-1, no hole. */
 struct server {
     SOCKET listener; /**< closed by main() */
-    /** "ADDRESS:PORT" it listens on, for messages */
-    char where[64];
+    char where[64]; /**< "ADDRESS:PORT" it listens on, for messages */
     DWORD count; /**< slots in use, the listener's included */
-    /** [0]: the listener's (main() closes it); then clients' */
-    WSAEVENT events[SLOTS];
+    WSAEVENT events[SLOTS]; /**< [0]: the listener's (main() closes it); then clients' */
     struct connection *clients[SLOTS]; /**< [0] unused: slot 0 is the listener */
 };
 // [structs]
@@ -162,8 +150,8 @@ static int parse_options(int argc, char **argv, struct options *opts)
 // [open_listener]
 /**
  * \brief Create the listening socket, bind, listen, print `listening on ADDRESS:PORT` with the
- * real port and write it into \p where. INVALID_SOCKET after printing the failed call.
- * \p accept_event is set when a client waits to be accepted.
+ * real port and write it into \p where. The caller closes the socket; INVALID_SOCKET after
+ * printing the failed call. \p accept_event is set when a client waits.
  */
 static SOCKET open_listener(const struct options *opts, WSAEVENT accept_event, char *where,
                             size_t where_size)
@@ -175,9 +163,7 @@ static SOCKET open_listener(const struct options *opts, WSAEVENT accept_event, c
     SOCKET listener;
 
     snprintf(subject, sizeof subject, "%s:%u", opts->address, (unsigned)opts->port);
-    /* WSA_FLAG_OVERLAPPED: the sockets accepted from this one inherit it, and
-     * only an overlapped socket takes WSARecv/WSASend with a WSAOVERLAPPED.
-     * (socket() sets it too, silently; here it is said out loud.) */
+    /* Overlapped, said out loud (socket() does it silently); accepted sockets inherit it. */
     listener = WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
     if (listener == INVALID_SOCKET) {
         print_error("WSASocket", "", WSAGetLastError());
@@ -197,8 +183,7 @@ static SOCKET open_listener(const struct options *opts, WSAEVENT accept_event, c
         print_error("bind", subject, WSAGetLastError());
         goto fail;
     }
-    /* Before listen(): no client can arrive unseen. This also makes the
-     * listener non-blocking, so accept() says WSAEWOULDBLOCK when none waits. */
+    /* Before listen(): no client arrives unseen. accept() is non-blocking from here. */
     if (WSAEventSelect(listener, accept_event, FD_ACCEPT) == SOCKET_ERROR) {
         print_error("WSAEventSelect(FD_ACCEPT)", subject, WSAGetLastError());
         goto fail;
@@ -240,7 +225,6 @@ static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
 /** \brief A connection for \p socket with its own event, or NULL (printed); it owns \p socket. */
 static struct connection *new_connection(SOCKET socket, const char *peer)
 {
-    /* Freed by free_connection(), when the client's slot is freed. */
     struct connection *conn = malloc(sizeof *conn);
 
     if (conn == NULL) {
@@ -248,8 +232,7 @@ static struct connection *new_connection(SOCKET socket, const char *peer)
         return NULL;
     }
     memset(conn, 0, offsetof(struct connection, buffer)); /* everything but the buffer */
-    /* A manual-reset event, not signalled: closed by free_connection(). */
-    conn->event = WSACreateEvent();
+    conn->event = WSACreateEvent(); /* manual-reset, not signalled */
     if (conn->event == WSA_INVALID_EVENT) {
         print_error("WSACreateEvent", peer, WSAGetLastError());
         free(conn);
@@ -266,8 +249,7 @@ static void free_connection(struct connection *conn)
     if (closesocket(conn->socket) == SOCKET_ERROR)
         print_error("closesocket", conn->peer, WSAGetLastError());
     if (conn->in_flight) {
-        /* closesocket() cancels the operation; its end sets the event. Wait on
-         * the event, not WSAGetOverlappedResult(): the socket is gone. */
+        /* closesocket() cancels it, and its end sets the event (the socket is gone). */
         if (WSAWaitForMultipleEvents(1, &conn->event, TRUE, WSA_INFINITE, FALSE) ==
             WSA_WAIT_FAILED) {
             print_error("WSAWaitForMultipleEvents", conn->peer, WSAGetLastError());
@@ -319,7 +301,6 @@ static int post_recv(struct connection *conn)
     conn->op = OP_RECV;
     conn->wsabuf.buf = conn->buffer;
     conn->wsabuf.len = (ULONG)sizeof conn->buffer;
-    /* NULL for the byte count: with an OVERLAPPED it comes from WSAGetOverlappedResult(). */
     return started_or_error(
         conn, WSARecv(conn->socket, &conn->wsabuf, 1, NULL, &flags, &conn->overlapped, NULL));
 }
@@ -348,8 +329,6 @@ static int on_recv_complete(struct connection *conn, DWORD bytes)
     int error;
 
     if (bytes == 0) {
-        /* FIN: everything the client sent has gone back already (we receive
-         * only when nothing is owed), so finish our direction too. */
         if (shutdown(conn->socket, SD_SEND) == SOCKET_ERROR)
             print_error("shutdown", conn->peer, WSAGetLastError());
         return -1;
@@ -371,8 +350,7 @@ static int on_send_complete(struct connection *conn, DWORD bytes)
 
     conn->sent += bytes;
     if (conn->sent < conn->received) {
-        /* Fewer bytes than asked: normal for an overlapped send, not an error. */
-        error = post_send_rest(conn);
+        error = post_send_rest(conn); /* fewer bytes than asked: normal, not an error */
         if (error != 0)
             print_error("WSASend", conn->peer, error);
     } else {
@@ -388,16 +366,12 @@ static int on_client_event(struct connection *conn)
 {
     DWORD bytes = 0, flags = 0;
 
-    /* fWait FALSE: the event is set, so the operation is done; waiting here
-     * would block every other client if it were not. */
+    /* fWait FALSE: the event is set, so it is done; a wait would block every other client. */
     if (!WSAGetOverlappedResult(conn->socket, &conn->overlapped, &bytes, FALSE, &flags)) {
         int error = WSAGetLastError();
 
-        /* Still running though its event is set: nothing in this program sets
-         * it early, but if it happened, closing now would free an OVERLAPPED
-         * in use. Leave it; a later pass collects it. */
         if (error == WSA_IO_INCOMPLETE)
-            return 0;
+            return 0; /* not done after all: never free an OVERLAPPED in use */
         conn->in_flight = 0;
         /* A reset or a network error is this client's problem only. */
         print_error(conn->op == OP_RECV ? "WSARecv" : "WSASend", conn->peer, error);
@@ -442,8 +416,7 @@ static DWORD next_set_slot(const struct server *server, DWORD from)
     rc = WSAWaitForMultipleEvents(server->count - from, &server->events[from], FALSE, 0, FALSE);
     if (rc - WSA_WAIT_EVENT_0 < server->count - from) /* WSA_WAIT_EVENT_0 + i: slot from + i */
         return from + (rc - WSA_WAIT_EVENT_0);
-    return server
-        ->count; /* WSA_WAIT_TIMEOUT: none is set (a failure shows in the next main wait) */
+    return server->count; /* none is set (a failure shows in the next main wait) */
 }
 
 /** \brief Serve every client slot from \p from (1 or more) on whose event is set. */
@@ -475,9 +448,7 @@ static void take_client(struct server *server, SOCKET socket, const char *peer)
     struct connection *conn;
     int error;
 
-    /* The accepted socket inherits the listener's WSAEventSelect: FD_ACCEPT
-     * on the listener's event, slot 0. Cancel that: this socket reports
-     * through its own event, by overlapped completions only. */
+    /* Drop the listener's WSAEventSelect it inherits: it reports by completions only. */
     if (WSAEventSelect(socket, NULL, 0) == SOCKET_ERROR) {
         print_error("WSAEventSelect", peer, WSAGetLastError());
         goto fail;
@@ -509,12 +480,7 @@ static int listener_is_broken(int error)
 static int accept_one_client(struct server *server)
 {
     WSANETWORKEVENTS happened;
-    SOCKADDR_IN peer_addr;
-    int peer_len;
-    char peer[64];
-    SOCKET client;
 
-    /* Reads and clears what happened, and resets the event, in one step. */
     if (WSAEnumNetworkEvents(server->listener, server->events[LISTENER_SLOT], &happened) ==
         SOCKET_ERROR) {
         print_error("WSAEnumNetworkEvents", server->where, WSAGetLastError());
@@ -523,36 +489,36 @@ static int accept_one_client(struct server *server)
     if ((happened.lNetworkEvents & FD_ACCEPT) && happened.iErrorCode[FD_ACCEPT_BIT] != 0)
         print_error("FD_ACCEPT", server->where, happened.iErrorCode[FD_ACCEPT_BIT]);
     for (;;) {
-        int error;
+        SOCKADDR_IN peer_addr;
+        int peer_len = (int)sizeof peer_addr;
+        char peer[64];
+        SOCKET client = accept(server->listener, (SOCKADDR *)&peer_addr, &peer_len);
 
-        peer_len = (int)sizeof peer_addr;
-        client = accept(server->listener, (SOCKADDR *)&peer_addr, &peer_len);
-        if (client != INVALID_SOCKET)
-            break;
-        error = WSAGetLastError();
-        if (error == WSAEWOULDBLOCK)
-            return 0; /* nobody waits after all */
-        print_error("accept", server->where, error);
-        if (listener_is_broken(error))
-            return -1;
-        /* Out of sockets or buffers: retrying at once fails again. Pause
-         * (everyone: one thread) and let a later round try again. */
-        if (error == WSAEMFILE || error == WSAENOBUFS) {
-            Sleep(100);
-            return 0;
+        if (client == INVALID_SOCKET) {
+            int error = WSAGetLastError();
+
+            if (error == WSAEWOULDBLOCK)
+                return 0; /* nobody waits after all */
+            print_error("accept", server->where, error);
+            if (listener_is_broken(error))
+                return -1;
+            /* Out of sockets or buffers: pause (everyone: one thread), a later round retries. */
+            if (error == WSAEMFILE || error == WSAENOBUFS) {
+                Sleep(100);
+                return 0;
+            }
+            continue; /* a client that reset while it waited: take the next */
         }
-        /* A client that reset while it waited: take the next instead. */
+        format_peer(&peer_addr, peer, sizeof peer);
+        /* Full? A client may have left this round: collect that first, its slot goes here. */
+        if (server->count == SLOTS)
+            serve_set_clients(server, LISTENER_SLOT + 1);
+        if (server->count == SLOTS)
+            turn_away(client, peer); /* the limit of this lesson */
+        else
+            take_client(server, client, peer);
+        return 0;
     }
-    format_peer(&peer_addr, peer, sizeof peer);
-    /* Full? A client may have left since this round looked: collect that
-     * first, so its slot goes to this client. */
-    if (server->count == SLOTS)
-        serve_set_clients(server, LISTENER_SLOT + 1);
-    if (server->count == SLOTS)
-        turn_away(client, peer); /* the limit of this lesson */
-    else
-        take_client(server, client, peer);
-    return 0;
 }
 // [accept]
 
@@ -561,8 +527,7 @@ static int accept_one_client(struct server *server)
 static int serve_set_slots(struct server *server, DWORD first)
 {
     serve_set_clients(server, first > LISTENER_SLOT ? first : LISTENER_SLOT + 1);
-    /* The listener last: a client that left in this round has freed its slot
-     * for one that arrived in the same round. */
+    /* The listener last: a slot freed in this round goes to a client of this round. */
     if (next_set_slot(server, LISTENER_SLOT) == LISTENER_SLOT)
         return accept_one_client(server);
     return 0;

@@ -1,16 +1,11 @@
 /**
  * \file
- * \brief Lesson 03: overlapped I/O with completion routines; one I/O thread
- * serves every client.
+ * \brief Lesson 03: overlapped I/O with completion routines; one I/O thread, every client.
  *
- * Abstract. The main thread accepts and hands each new connection to the I/O
- * thread with QueueUserAPC(); the I/O thread waits alertably in SleepEx(),
- * where the system runs add_client() and the completion routines of the
- * operations it posted. A struct connection (per-connection state) holds the
- * WSAOVERLAPPED (per-operation state) of its one operation; only the I/O
- * thread touches it, and free_connection() frees it when no operation is
- * pending. Ctrl+C ends the process; a broken listener ends main().
- * The limit left for lesson 04: one thread runs every routine.
+ * Abstract. main hands each client to the I/O thread (QueueUserAPC), which alone touches it.
+ * A struct connection (per-connection state) holds the WSAOVERLAPPED (per-operation state) of
+ * its one operation; free_connection() frees it, never while that operation is in flight.
+ * Ctrl+C ends the process. The limit left for lesson 04: one thread runs every routine.
  */
 /** Leave the rarely used parts of windows.h out (among them the old winsock.h). */
 #define WIN32_LEAN_AND_MEAN
@@ -39,11 +34,10 @@ struct options {
 };
 
 // [structs]
-/** \brief One client and its one operation in flight; touched only by the I/O thread. */
+/** \brief One client and its one operation in flight. */
 struct connection {
     SOCKET socket; /**< closed by free_connection() */
-    /** Written by the system until the routine runs. Not first, on purpose: CONTAINING_RECORD. */
-    WSAOVERLAPPED overlapped;
+    WSAOVERLAPPED overlapped; /**< written by the system until the operation completes */
     WSABUF wsabuf; /**< what the current operation receives into or sends from */
     DWORD received; /**< bytes the last receive put in `buffer` */
     DWORD sent; /**< of those, bytes already echoed */
@@ -242,9 +236,8 @@ static int post_recv(struct connection *conn)
 
     memset(&conn->overlapped, 0, sizeof conn->overlapped); /* the last operation's is spent */
     conn->wsabuf.buf = conn->buffer;
-    conn->wsabuf.len = BUFFER_SIZE;
-    /* The byte count is NULL: with an OVERLAPPED it would only tempt us to
-     * handle the bytes here, and the routine handles them anyway. */
+    conn->wsabuf.len = (ULONG)sizeof conn->buffer;
+    /* No byte count: the routine takes the bytes, also of a receive done at once. */
     if (WSARecv(conn->socket, &conn->wsabuf, 1, NULL, &flags, &conn->overlapped,
                 on_recv_complete) == 0)
         return 0; /* done at once: the routine is queued all the same, it takes the bytes */
@@ -274,7 +267,7 @@ static int post_send_rest(struct connection *conn)
 
     memset(&conn->overlapped, 0, sizeof conn->overlapped);
     conn->wsabuf.buf = conn->buffer + conn->sent;
-    conn->wsabuf.len = conn->received - conn->sent;
+    conn->wsabuf.len = (ULONG)(conn->received - conn->sent);
     if (WSASend(conn->socket, &conn->wsabuf, 1, NULL, 0, &conn->overlapped, on_send_complete) == 0)
         return 0; /* done at once: the routine is queued all the same, it counts the bytes */
     error = WSAGetLastError();
@@ -371,8 +364,7 @@ static void start_connection(HANDLE io, SOCKET client, const SOCKADDR_IN *peer_a
         (void)closesocket(client); /* out of memory already: that is the error to report */
         return;
     }
-    /* Handed over, not served here: a routine runs on the thread that posted
-     * its operation, and this one waits for clients, not for routines.
+    /* A routine runs on the thread that posted its operation: the I/O thread, not this one.
      * ULONG_PTR, not DWORD: a pointer is 64 bits wide on x64. */
     if (QueueUserAPC(add_client, io, (ULONG_PTR)conn) == 0) {
         print_error("QueueUserAPC", conn->peer, (int)GetLastError());
@@ -403,8 +395,7 @@ static void accept_loop(HANDLE io, SOCKET listener, const char *where)
             print_error("accept", where, error);
             if (listener_is_broken(error))
                 return;
-            /* Out of sockets or buffers: give the system a moment instead of
-             * spinning on the same error. */
+            /* Out of sockets or buffers: a moment's pause, not a spin on the same error. */
             if (error == WSAEMFILE || error == WSAENOBUFS)
                 Sleep(100);
             continue;
