@@ -274,8 +274,7 @@ static void accept_loop(SOCKET listener, const char *where)
             print_error("accept", where, error);
             if (listener_is_broken(error))
                 return;
-            /* Out of sockets or buffers: give the system a moment instead of
-             * spinning on the same error. */
+            /* Out of sockets or buffers: a moment's pause, not a spin on the same error. */
             if (error == WSAEMFILE || error == WSAENOBUFS)
                 Sleep(100);
             continue;

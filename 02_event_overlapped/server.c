@@ -5,7 +5,8 @@
  * Abstract. One thread waits on 64 events: the listener's, then one per client.
  * A struct connection (per-connection state) holds the WSAOVERLAPPED (per-operation state) of
  * its one operation; free_connection() frees it, never while that operation is in flight.
- * Ctrl+C ends the process. The limit left for lesson 03: the 64th client at once is turned away.
+ * Ctrl+C ends the process.
+ * The limit left for lesson 03: the 64th client at once is turned away.
  */
 /** Leave the rarely used parts of windows.h out (among them the old winsock.h). */
 #define WIN32_LEAN_AND_MEAN
@@ -24,7 +25,7 @@
 #define DEFAULT_PORT 5000
 /** Loopback by default: a lab machine must not expose a server by accident. */
 #define DEFAULT_ADDRESS "127.0.0.1"
-/** Size of each connection's echo buffer; any size works, echo does not care. */
+/** Size of each connection's echo buffer: with many clients, most of the memory. */
 #define BUFFER_SIZE (64 * 1024)
 /** The slot of the listening socket's event: the first of the wait array. */
 #define LISTENER_SLOT 0
@@ -151,7 +152,8 @@ static int parse_options(int argc, char **argv, struct options *opts)
 /**
  * \brief Create the listening socket, bind, listen, print `listening on ADDRESS:PORT` with the
  * real port and write it into \p where. The caller closes the socket; INVALID_SOCKET after
- * printing the failed call. \p accept_event is set when a client waits.
+ * printing the failed call.
+ * \p accept_event is set when a client waits to be accepted.
  */
 static SOCKET open_listener(const struct options *opts, WSAEVENT accept_event, char *where,
                             size_t where_size)
@@ -163,7 +165,6 @@ static SOCKET open_listener(const struct options *opts, WSAEVENT accept_event, c
     SOCKET listener;
 
     snprintf(subject, sizeof subject, "%s:%u", opts->address, (unsigned)opts->port);
-    /* Overlapped, said out loud (socket() does it silently); accepted sockets inherit it. */
     listener = WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
     if (listener == INVALID_SOCKET) {
         print_error("WSASocket", "", WSAGetLastError());
@@ -222,8 +223,8 @@ static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
 }
 
 // [lifetime]
-/** \brief A connection for \p socket with its own event, or NULL (printed); it owns \p socket. */
-static struct connection *new_connection(SOCKET socket, const char *peer)
+/** \brief A connection for \p client with its own event, or NULL (printed); it owns \p client. */
+static struct connection *new_connection(SOCKET client, const char *peer)
 {
     struct connection *conn = malloc(sizeof *conn);
 
@@ -238,7 +239,7 @@ static struct connection *new_connection(SOCKET socket, const char *peer)
         free(conn);
         return NULL;
     }
-    conn->socket = socket;
+    conn->socket = client;
     snprintf(conn->peer, sizeof conn->peer, "%s", peer);
     return conn;
 }
@@ -248,13 +249,11 @@ static void free_connection(struct connection *conn)
 {
     if (closesocket(conn->socket) == SOCKET_ERROR)
         print_error("closesocket", conn->peer, WSAGetLastError());
-    if (conn->in_flight) {
-        /* closesocket() cancels it, and its end sets the event (the socket is gone). */
-        if (WSAWaitForMultipleEvents(1, &conn->event, TRUE, WSA_INFINITE, FALSE) ==
-            WSA_WAIT_FAILED) {
-            print_error("WSAWaitForMultipleEvents", conn->peer, WSAGetLastError());
-            return; /* not knowing whether it ended, leaking is the safe choice */
-        }
+    /* closesocket() cancels the operation in flight; its end sets the event. */
+    if (conn->in_flight &&
+        WSAWaitForMultipleEvents(1, &conn->event, TRUE, WSA_INFINITE, FALSE) == WSA_WAIT_FAILED) {
+        print_error("WSAWaitForMultipleEvents", conn->peer, WSAGetLastError());
+        return; /* not knowing whether it ended, leaking is the safe choice */
     }
     if (!WSACloseEvent(conn->event))
         print_error("WSACloseEvent", conn->peer, WSAGetLastError());
@@ -366,7 +365,6 @@ static int on_client_event(struct connection *conn)
 {
     DWORD bytes = 0, flags = 0;
 
-    /* fWait FALSE: the event is set, so it is done; a wait would block every other client. */
     if (!WSAGetOverlappedResult(conn->socket, &conn->overlapped, &bytes, FALSE, &flags)) {
         int error = WSAGetLastError();
 
@@ -502,7 +500,7 @@ static int accept_one_client(struct server *server)
             print_error("accept", server->where, error);
             if (listener_is_broken(error))
                 return -1;
-            /* Out of sockets or buffers: pause (everyone: one thread), a later round retries. */
+            /* Out of sockets or buffers: a moment's pause, not a spin on the same error. */
             if (error == WSAEMFILE || error == WSAENOBUFS) {
                 Sleep(100);
                 return 0;
@@ -574,7 +572,6 @@ int main(int argc, char **argv)
         return 2;
     }
     memset(&server, 0, sizeof server);
-    /* The listener's event, slot 0: closed below, after the listener. */
     server.events[LISTENER_SLOT] = WSACreateEvent();
     if (server.events[LISTENER_SLOT] == WSA_INVALID_EVENT) {
         print_error("WSACreateEvent", "", WSAGetLastError());

@@ -5,7 +5,8 @@
  * Abstract. main hands each client to the I/O thread (QueueUserAPC), which alone touches it.
  * A struct connection (per-connection state) holds the WSAOVERLAPPED (per-operation state) of
  * its one operation; free_connection() frees it, never while that operation is in flight.
- * Ctrl+C ends the process. The limit left for lesson 04: one thread runs every routine.
+ * Ctrl+C ends the process.
+ * The limit left for lesson 04: one thread runs every routine.
  */
 /** Leave the rarely used parts of windows.h out (among them the old winsock.h). */
 #define WIN32_LEAN_AND_MEAN
@@ -24,7 +25,7 @@
 #define DEFAULT_PORT 5000
 /** Loopback by default: a lab machine must not expose a server by accident. */
 #define DEFAULT_ADDRESS "127.0.0.1"
-/** Size of each connection's echo buffer: with thousands of clients it is most of the memory. */
+/** Size of each connection's echo buffer: with many clients, most of the memory. */
 #define BUFFER_SIZE (16 * 1024)
 
 /** \brief What the command line asked for. */
@@ -231,13 +232,12 @@ static void finish_connection(struct connection *conn)
 /** \brief Start a receive for on_recv_complete(): 0 when the routine will run, else the error. */
 static int post_recv(struct connection *conn)
 {
-    DWORD flags = 0; /* read by WSARecv; a late result comes to the routine, not here */
+    DWORD flags = 0; /* in and out: WSARecv reads it, so it must be set */
     int error;
 
     memset(&conn->overlapped, 0, sizeof conn->overlapped); /* the last operation's is spent */
     conn->wsabuf.buf = conn->buffer;
     conn->wsabuf.len = (ULONG)sizeof conn->buffer;
-    /* No byte count: the routine takes the bytes, also of a receive done at once. */
     if (WSARecv(conn->socket, &conn->wsabuf, 1, NULL, &flags, &conn->overlapped,
                 on_recv_complete) == 0)
         return 0; /* done at once: the routine is queued all the same, it takes the bytes */
@@ -324,10 +324,9 @@ static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED 
         free_connection(conn);
         return;
     }
-    /* A send may take fewer bytes than asked: the rest is still owed. */
     conn->sent += bytes;
     if (conn->sent < conn->received)
-        send_rest_or_close(conn);
+        send_rest_or_close(conn); /* fewer bytes than asked: normal, not an error */
     else
         receive_or_close(conn);
 }
@@ -346,8 +345,7 @@ static void CALLBACK add_client(ULONG_PTR data)
 static unsigned __stdcall io_thread(void *unused)
 {
     (void)unused;
-    /* TRUE: alertable. With INFINITE it returns only after running APCs. */
-    while (SleepEx(INFINITE, TRUE) == WAIT_IO_COMPLETION)
+    while (SleepEx(INFINITE, TRUE) == WAIT_IO_COMPLETION) /* alertable: returns after APCs */
         continue;
     return 0;
 }
@@ -364,8 +362,7 @@ static void start_connection(HANDLE io, SOCKET client, const SOCKADDR_IN *peer_a
         (void)closesocket(client); /* out of memory already: that is the error to report */
         return;
     }
-    /* A routine runs on the thread that posted its operation: the I/O thread, not this one.
-     * ULONG_PTR, not DWORD: a pointer is 64 bits wide on x64. */
+    /* Routines run on the posting thread, so hand over. ULONG_PTR, not DWORD: 64-bit pointers. */
     if (QueueUserAPC(add_client, io, (ULONG_PTR)conn) == 0) {
         print_error("QueueUserAPC", conn->peer, (int)GetLastError());
         free_connection(conn); /* still ours: add_client() will not run */
@@ -428,9 +425,7 @@ int main(int argc, char **argv)
         (void)WSACleanup(); /* the process ends anyway; nothing to do if it fails */
         return 2;
     }
-    /* _beginthreadex, not CreateThread: the routines call the C library
-     * (fprintf). Started before listening: no client is ever accepted
-     * without a thread to serve it. The handle is what QueueUserAPC needs. */
+    /* _beginthreadex: the routines call the C library. Before listen(): none waits for it. */
     io = (HANDLE)_beginthreadex(NULL, 0, io_thread, NULL, 0, NULL);
     if (io == NULL) {
         print_error("_beginthreadex", "I/O thread", (int)_doserrno);
@@ -441,9 +436,7 @@ int main(int argc, char **argv)
     if (listener == INVALID_SOCKET)
         return 1;
     accept_loop(io, listener, where);
-    /* The listener is broken. The I/O thread still serves its clients and uses
-     * Winsock, so no WSACleanup() here: returning ends the process, its
-     * threads and its sockets. Lesson 06 stops them one by one instead. */
+    /* Broken. The I/O thread may be amid a client: no WSACleanup(), returning ends it all. */
     (void)closesocket(listener); /* ending anyway: an error here changes nothing */
     return 1;
 }

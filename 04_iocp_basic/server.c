@@ -29,7 +29,7 @@
 #define DEFAULT_PORT 5000
 /** Loopback by default: a lab machine must not expose a server by accident. */
 #define DEFAULT_ADDRESS "127.0.0.1"
-/** Size of each connection's echo buffer: with thousands of clients it is most of the memory. */
+/** Size of each connection's echo buffer: with many clients, most of the memory. */
 #define BUFFER_SIZE (16 * 1024)
 /** Worker threads per processor: spares for a worker that blocks (a page fault, a lock). */
 #define WORKERS_PER_PROCESSOR 2
@@ -509,8 +509,7 @@ static void accept_loop(const struct server *server, SOCKET listener, const char
             print_error("accept", where, error);
             if (listener_is_broken(error))
                 return;
-            /* Out of sockets or buffers: give the system a moment instead of
-             * spinning on the same error. */
+            /* Out of sockets or buffers: a moment's pause, not a spin on the same error. */
             if (error == WSAEMFILE || error == WSAENOBUFS)
                 Sleep(100);
             continue;

@@ -26,7 +26,7 @@
 #define DEFAULT_PORT 5000
 /** Loopback by default: a lab machine must not expose a server by accident. */
 #define DEFAULT_ADDRESS "127.0.0.1"
-/** Size of each connection's echo buffer: with thousands of clients it is most of the memory. */
+/** Size of each connection's echo buffer: with many clients, most of the memory. */
 #define BUFFER_SIZE (16 * 1024)
 /** Worker threads per processor: spares for a worker that blocks (a page fault, a lock). */
 #define WORKERS_PER_PROCESSOR 2
