@@ -942,7 +942,7 @@ static int mentions_all(const char *text, const char *const *const *lists)
 static int ends_with_error(const struct target *t, struct result *r, const char *const *args, const char *shown,
                            int want_code, const char *const *const *want_words, const char *hint)
 {
-    char err[256], out_text[256], err_text[1024];
+    char err[256], out_text[256], err_text[1024], why[600];
     int code = -1, ok = 0;
     struct proc *p = proc_start(t->exe, args, err, sizeof err);
 
@@ -955,7 +955,9 @@ static int ends_with_error(const struct target *t, struct result *r, const char 
     } else {
         one_line(proc_stdout(p, out_text, sizeof out_text));
         one_line(proc_stderr(p, err_text, sizeof err_text));
-        if (code != want_code)
+        if (proc_wine_failed(p, why, sizeof why))
+            fail(r, NULL, "no verdict on the program: Wine failed to start '%s', twice: %s", shown, why);
+        else if (code != want_code)
             fail(r, hint, "'%s' exited with code %d (stderr: '%s')", shown, code, err_text);
         else if (!mentions_all(err_text, want_words))
             fail(r, hint, "'%s' exited with code %d but stderr said '%s'", shown, code, err_text);
@@ -1766,22 +1768,12 @@ static int wine_failed(const char *text)
     return strstr(text, "wine client error") != NULL;
 }
 
-static int start_once(struct target *t, char *err, size_t err_size);
-
+/* A start that Wine, not the server, failed is retried by proc_first_line() itself (see
+ * proc_wine_failed()), so a check never judges a server that did not run. */
 int target_start(struct target *t, char *err, size_t err_size)
 {
-    if (start_once(t, err, err_size) == 0)
-        return 0;
-    if (!wine_failed(err))
-        return -1;
-    fprintf(stderr, "harness: Wine's wineserver failed while the server started; starting it once more\n");
-    return start_once(t, err, err_size);
-}
-
-static int start_once(struct target *t, char *err, size_t err_size)
-{
     static const char *const args[] = { "0", NULL };
-    char out[512], errs[1024];
+    char out[512], errs[1024], why[600];
     const char *at, *colon;
     int code;
 
@@ -1791,7 +1783,10 @@ static int start_once(struct target *t, char *err, size_t err_size)
     if (!proc_first_line(t->server, t->listening_line, sizeof t->listening_line, now_ms() + START_BUDGET_MS)) {
         one_line(proc_stdout(t->server, out, sizeof out));
         one_line(proc_stderr(t->server, errs, sizeof errs));
-        if (proc_wait(t->server, now_ms(), &code))
+        if (proc_wait(t->server, now_ms(), &code) && proc_wine_failed(t->server, why, sizeof why))
+            snprintf(err, err_size, "Wine failed to start the program, twice: %.400s. No verdict on the server: "
+                     "run it again", why);
+        else if (proc_wait(t->server, now_ms(), &code))
             snprintf(err, err_size, "'%s 0' exited with code %d before printing its listening line "
                      "(stdout: '%s', stderr: '%s')", t->exe, code, out, errs);
         else
