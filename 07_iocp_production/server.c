@@ -241,11 +241,7 @@ static void handle_accept(struct server *server, struct io *io, BOOL ok);
 static int top_up_accepts(struct listener *listener, LONG wanted);
 
 // [print_error]
-/**
- * \brief The symbolic name of the errors a student meets most, so a message
- * says `WSAEADDRINUSE` instead of only a number. Running out of memory is
- * reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
- */
+/** \brief The name of the errors met most; out of memory is ERROR_NOT_ENOUGH_MEMORY everywhere. */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
@@ -274,12 +270,7 @@ static const char *wsa_error_name(int code)
     }
 }
 
-/**
- * \brief Print one line to stderr: the call, what it was applied to, the
- * error's name, its number and the system's text for it, as in
- * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
- * Inside a handler the line is held and printed once the handler is over.
- */
+/** \brief One line on stderr, as in lesson 05, but held while a handler runs (handle_entry()). */
 static void print_error(const char *call, const char *subject, int code)
 {
     char text[256] = "";
@@ -556,17 +547,11 @@ static void object_born(void)
     InterlockedIncrement(&shared.live_objects);
 }
 
-/**
- * \brief Count a struct connection or struct io just freed. While stopping,
- * the free that leaves none wakes the main thread. (The main thread sets
- * `stopping` before it reads the count, and both are Interlocked: either it
- * sees 0, or this sees `stopping`.)
- */
+/** \brief Count a free; while stopping, the last wakes main (which sets `stopping`, then reads). */
 static void object_freed(void)
 {
     if (InterlockedDecrement(&shared.live_objects) == 0 && shared.stopping)
-        /* cannot fail on a valid event; the main thread's wait is bounded anyway */
-        (void)SetEvent(shared.drained);
+        (void)SetEvent(shared.drained); /* cannot fail; main's wait is bounded anyway */
 }
 
 /**
@@ -656,11 +641,7 @@ static void give_back_buffer(struct connection *conn)
     object_freed();
 }
 
-/**
- * \brief Close the connection's socket, once. An operation still pending on
- * it would end with an error, but its completion would still be queued, so
- * closing never frees anything: free_connection_when_idle() does.
- */
+/** \brief Close the socket, once. Frees nothing: a pending operation still completes. */
 static void close_connection(struct connection *conn)
 {
     if (conn->socket == INVALID_SOCKET)
@@ -858,12 +839,7 @@ static int on_send_complete(struct connection *conn, DWORD bytes)
     return went_on(conn, post_ready(conn));
 }
 
-/**
- * \brief An operation completed with 0 bytes. For a receive that is the
- * client's FIN: everything it sent has been echoed (a receive is only posted
- * when nothing is owed), so end our direction too and close. (A send of
- * n > 0 bytes does not complete with 0; if it did, closing would be right.)
- */
+/** \brief 0 bytes: after a receive, the client's FIN (all echoed): shut our side too, and close. */
 static void on_peer_closed(struct connection *conn, enum op op)
 {
     if (op == OP_RECV && shutdown(conn->socket, SD_SEND) == SOCKET_ERROR)
@@ -1000,15 +976,7 @@ static void handle_entry(struct server *server, const OVERLAPPED_ENTRY *entry)
         fprintf(stderr, "%s", held);
 }
 
-/**
- * \brief A worker thread: dequeue up to COMPLETIONS_PER_DEQUEUE completions
- * in one call, tell the outcomes apart, handle each, repeat; end on an exit
- * packet. Any worker may get any connection's completion, and any worker may
- * complete an accept. With one operation in flight per connection, only one
- * handler at a time changes the connection's fields; `pending` is the
- * exception, shared by the worker that posted the next operation and the
- * worker that handles it (free_connection_when_idle()).
- */
+/** \brief A worker: dequeue up to COMPLETIONS_PER_DEQUEUE at once; end on an exit packet. */
 static unsigned __stdcall worker(void *param)
 {
     struct server *server = param;
@@ -1019,8 +987,7 @@ static unsigned __stdcall worker(void *param)
 
         if (!GetQueuedCompletionStatusEx(server->port, entries, COMPLETIONS_PER_DEQUEUE, &count,
                                          INFINITE, FALSE)) {
-            /* Nothing dequeued. Either the timeout passed (only with a finite
-             * timeout; this one is INFINITE) or the port itself is broken. */
+            /* Nothing dequeued: a timeout (not with INFINITE) or a broken port. */
             DWORD error = GetLastError();
 
             if (error == WAIT_TIMEOUT)
@@ -1036,8 +1003,7 @@ static unsigned __stdcall worker(void *param)
         }
         if (exits == 0)
             continue;
-        /* One exit packet is this worker's; any more it took in the same batch
-         * belong to other workers, who would otherwise wait for ever. */
+        /* One exit packet is ours; put back the others' it took, or they would wait for ever. */
         for (; exits > 1; exits--)
             if (!PostQueuedCompletionStatus(server->port, 0, 0, NULL))
                 print_error("PostQueuedCompletionStatus", "exit packet", (int)GetLastError());
@@ -1047,11 +1013,7 @@ static unsigned __stdcall worker(void *param)
 // [worker]
 
 // [start_workers]
-/**
- * \brief Create the completion port and start 2 x processors workers on it.
- * Returns 0, or -1 after printing the failed call; the caller then ends the
- * process, which ends the workers already started (they hold nothing yet).
- */
+/** \brief Create the port and start 2 x processors workers: 0, or -1 after printing why. */
 static int start_workers(struct server *server)
 {
     SYSTEM_INFO info;
@@ -1060,11 +1022,8 @@ static int start_workers(struct server *server)
     GetSystemInfo(&info);
     count = WORKERS_PER_PROCESSOR * info.dwNumberOfProcessors;
     if (count > MAXIMUM_WAIT_OBJECTS - 2)
-        /* main waits on them, the stop and the backlog event in one call */
-        count = MAXIMUM_WAIT_OBJECTS - 2;
-    /* Concurrency 0: the port lets as many workers run at once as there are
-     * processors. We start twice as many threads, so that when one blocks
-     * another is waiting to take its turn. */
+        count = MAXIMUM_WAIT_OBJECTS - 2; /* main waits on them, the stop and backlog events */
+    /* Concurrency 0: as many run at once as there are processors; spares cover a blocked one. */
     server->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
     if (server->port == NULL) {
         print_error("CreateIoCompletionPort", "", (int)GetLastError());
@@ -1189,13 +1148,7 @@ static void start_connection(const struct server *server, SOCKET client,
 // [start_connection]
 
 // [load_accept_functions]
-/**
- * \brief Ask the listening socket's provider for AcceptEx and
- * GetAcceptExSockaddrs. They are Microsoft extensions, not part of Winsock
- * proper: the pointers come from the provider that runs this socket, so no
- * mswsock library is linked and the calls skip its lookup on every call.
- * Returns 0, or -1 after printing the failed call.
- */
+/** \brief Get AcceptEx and GetAcceptExSockaddrs from the socket's provider (no mswsock.lib). */
 static int load_accept_functions(struct listener *listener)
 {
     GUID accept_ex_id = WSAID_ACCEPTEX;
@@ -1219,11 +1172,7 @@ static int load_accept_functions(struct listener *listener)
 // [load_accept_functions]
 
 // [post_accept]
-/**
- * \brief Whether an accept error means the listening socket itself is
- * broken. Everything else (a client that reset or gave up before we took it,
- * a short-lived lack of sockets or buffers) is one connection's problem.
- */
+/** \brief Whether an accept error means the listening socket, not one client, is broken. */
 static int listener_is_broken(int error)
 {
     return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||
@@ -1345,16 +1294,11 @@ static void on_accept_complete(struct server *server, struct io *io)
     start_connection(server, client, &peer_addr);
 }
 
-/**
- * \brief An accept failed. Most often a client reset before the accept
- * completed (under Wine that reads as WSAECONNRESET, from
- * ERROR_NETNAME_DELETED): one line on stderr; free_io() closes the socket.
- */
+/** \brief An accept failed, most often a client that reset first: one line; free_io() closes. */
 static void on_accept_failed(const struct listener *listener, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
-    int error = WSAEINVAL;
+    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicted the packet */
 
     if (!WSAGetOverlappedResult(listener->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -1383,21 +1327,13 @@ static void handle_accept(struct server *server, struct io *io, BOOL ok)
 // [on_accept]
 
 // [on_backlog]
-/**
- * \brief FD_ACCEPT fired: a client waits in the backlog because no posted
- * accept was left to take it. Under a burst the replacements cannot keep up:
- * each one's completion waits in the port's queue behind the echo traffic.
- * So post ACCEPTS_POSTED more, up to ACCEPTS_POSTED_MAX. Completions replace
- * only up to ACCEPTS_POSTED, so the extra ones fade once the burst is over.
- * Returns -1 only when the listening socket is broken.
- */
+/** \brief FD_ACCEPT: a client waits that no accept took; post more, up to ACCEPTS_POSTED_MAX. */
 static int on_backlog(struct listener *listener)
 {
     WSANETWORKEVENTS events;
     LONG wanted = listener->posted + ACCEPTS_POSTED;
 
-    /* Resets the event. Each AcceptEx re-enables FD_ACCEPT, and FD_ACCEPT is
-     * level-triggered: if clients still wait after these posts, it fires again. */
+    /* Resets the event; each AcceptEx re-enables FD_ACCEPT: it fires again if one still waits. */
     if (WSAEnumNetworkEvents(listener->socket, listener->backlog, &events) == SOCKET_ERROR) {
         int error = WSAGetLastError();
 
@@ -1444,20 +1380,12 @@ static int start_accepting(struct server *server)
 // [start_accepting]
 
 // [console_handler]
-/**
- * \brief The console control handler. The system runs it on a thread of its
- * own, created for the signal, alongside the workers and main. It only
- * signals: the main thread, which waits for that event, does the shutdown.
- * Ctrl+C and Ctrl+Break are handled (TRUE: the process goes on); any other
- * signal (the console closing, logoff, system shutdown) goes on to the
- * default handler, which ends the process.
- */
+/** \brief Runs on a thread of its own, for Ctrl+C and Ctrl+Break only: it only signals main. */
 static BOOL WINAPI on_console_signal(DWORD type)
 {
     if (type != CTRL_C_EVENT && type != CTRL_BREAK_EVENT)
         return FALSE;
-    /* cannot fail on a valid event; nothing to do here if it did */
-    (void)SetEvent(shared.stop_requested);
+    (void)SetEvent(shared.stop_requested); /* cannot fail on a valid event */
     return TRUE;
 }
 
@@ -1601,11 +1529,8 @@ static void cancel_io(HANDLE handle, const char *subject)
 }
 
 /**
- * \brief The cancel pass. With `posting` held exclusive no worker is inside a
- * handler, so no post and no close is half done: set `stopping` (from here no
- * handler posts anything), then cancel the pending accepts and every
- * connection's pending operation. Each one still completes (aborted, or
- * normally if it finished first) and is handled and freed by a worker.
+ * \brief The cancel pass: with `posting` exclusive (no post or close half done), set `stopping`
+ * and cancel every operation. Each still completes (aborted or not) and a worker frees it.
  */
 static void cancel_everything(struct server *server)
 {
@@ -1624,29 +1549,19 @@ static void cancel_everything(struct server *server)
 // [cancel_everything]
 
 // [stop_server]
-/**
- * \brief Wait until every connection and io is freed, at most
- * DRAIN_TIMEOUT_MS. Returns 0 when all are, -1 (after a line on stderr) when
- * the time ran out: then some operation never completed, and its memory must
- * stay allocated, because the system may still write into it.
- */
+/** \brief Wait at most DRAIN_TIMEOUT_MS for every object to be freed: 0, or -1 (the rest leaks). */
 static int wait_until_drained(void)
 {
     /* `stopping` is set: from here the free that reaches 0 sets the event. */
     if (shared.live_objects == 0 ||
         WaitForSingleObject(shared.drained, DRAIN_TIMEOUT_MS) == WAIT_OBJECT_0)
         return 0;
-    fprintf(stderr,
-            "shutdown: %ld objects still allocated after %d ms; leaving them to the end of the "
-            "process\n",
+    fprintf(stderr, "shutdown: %ld objects still allocated after %d ms; leaving them allocated\n",
             shared.live_objects, DRAIN_TIMEOUT_MS);
     return -1;
 }
 
-/**
- * \brief Post one exit packet per worker and wait for them all to end, at
- * most JOIN_TIMEOUT_MS. Returns 0 when they did, -1 after a line on stderr.
- */
+/** \brief Post one exit packet per worker, join them (at most JOIN_TIMEOUT_MS): 0, or -1. */
 static int stop_workers(const struct server *server)
 {
     DWORD i, woke;
