@@ -63,7 +63,8 @@ int options_parse(int argc, char **argv, struct options *o)
             FILE *f = fopen(value, "rb");
 
             if (f == NULL) {
-                fprintf(stderr, "%s: --exe %s: no such program (or it cannot be read)\n", argv[0], value);
+                fprintf(stderr, "%s: --exe %s: no such program (or it cannot be read)\n", argv[0],
+                        value);
                 return OPTIONS_BAD;
             }
             fclose(f);
@@ -88,14 +89,16 @@ int options_parse(int argc, char **argv, struct options *o)
         }
     }
     if (o->check && o->lesson && !check_applies(check_find(o->check), o->lesson)) {
-        fprintf(stderr, "%s: '%s' is not one of lesson %02d's checks (--list --lesson %02d shows them)\n", argv[0],
-                o->check, o->lesson, o->lesson);
+        fprintf(stderr,
+                "%s: '%s' is not one of lesson %02d's checks (--list --lesson %02d shows them)\n",
+                argv[0], o->check, o->lesson, o->lesson);
         return OPTIONS_BAD;
     }
     if (o->list)
         return OPTIONS_OK;
     if (o->lesson == 0 || (o->exe == NULL) == (o->connect == NULL)) {
-        fprintf(stderr, "%s: give --lesson NN and one of --exe PATH or --connect HOST:PORT\n", argv[0]);
+        fprintf(stderr, "%s: give --lesson NN and one of --exe PATH or --connect HOST:PORT\n",
+                argv[0]);
         return OPTIONS_BAD;
     }
     return OPTIONS_OK;

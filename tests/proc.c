@@ -42,11 +42,11 @@ struct tail {
 };
 
 struct proc {
-    struct monitor *mon;       /**< guards the fields below; notified on output and at its end */
+    struct monitor *mon; /**< guards the fields below; notified on output and at its end */
     struct tail out, err;
     char first_line[LINE_SIZE];
     size_t first_line_len;
-    int first_line_done;       /**< a '\n' was seen, or output ended */
+    int first_line_done; /**< a '\n' was seen, or output ended */
     int out_ended, err_ended;
 #ifdef _WIN32
     HANDLE process;
@@ -54,18 +54,18 @@ struct proc {
     HANDLE out_pipe, err_pipe;
     struct thread *out_reader, *err_reader;
 #else
-    const char *exe;           /**< what proc_start() was given, to start it once more */
+    const char *exe; /**< what proc_start() was given, to start it once more */
     const char *const *args;
-    int wine;                  /**< runs through Wine */
-    int retried;               /**< Wine may have failed once: this is the second start */
-    int tracing;               /**< Wine's loader reports each module it loads (the second start) */
-    int exe_loaded;            /**< the loader reported loading the program itself */
-    char err_line[LINE_SIZE];  /**< the standard error line being read, while tracing */
+    int wine; /**< runs through Wine */
+    int retried; /**< Wine may have failed once: this is the second start */
+    int tracing; /**< Wine's loader reports each module it loads (the second start) */
+    int exe_loaded; /**< the loader reported loading the program itself */
+    char err_line[LINE_SIZE]; /**< the standard error line being read, while tracing */
     size_t err_line_len;
     pid_t pid;
-    int pidfd;                 /**< becomes readable when the process ends */
+    int pidfd; /**< becomes readable when the process ends */
     int out_pipe, err_pipe;
-    int wake[2];               /**< written by proc_stop() to end the reader */
+    int wake[2]; /**< written by proc_stop() to end the reader */
     struct thread *reader;
     int reaped, exit_code;
 #endif
@@ -160,8 +160,14 @@ static char *copy_tail(struct proc *p, const struct tail *t, char *buf, size_t s
     return buf;
 }
 
-char *proc_stderr(struct proc *p, char *buf, size_t size) { return copy_tail(p, &p->err, buf, size); }
-char *proc_stdout(struct proc *p, char *buf, size_t size) { return copy_tail(p, &p->out, buf, size); }
+char *proc_stderr(struct proc *p, char *buf, size_t size)
+{
+    return copy_tail(p, &p->err, buf, size);
+}
+char *proc_stdout(struct proc *p, char *buf, size_t size)
+{
+    return copy_tail(p, &p->out, buf, size);
+}
 
 #ifdef _WIN32
 /* ------------------------------------------------------------ Windows ---- */
@@ -242,7 +248,7 @@ static int append_quoted(char *cmd, size_t size, const char *arg)
 
 struct proc *proc_start(const char *exe, const char *const *args, char *err, size_t err_size)
 {
-    SECURITY_ATTRIBUTES inherit = { (DWORD)sizeof inherit, NULL, TRUE };
+    SECURITY_ATTRIBUTES inherit = {(DWORD)sizeof inherit, NULL, TRUE};
     STARTUPINFOA si;
     PROCESS_INFORMATION pi;
     HANDLE out_w = NULL, err_w = NULL, null_in = INVALID_HANDLE_VALUE;
@@ -268,7 +274,8 @@ struct proc *proc_start(const char *exe, const char *const *args, char *err, siz
             goto fail;
         }
     }
-    if (!CreatePipe(&p->out_pipe, &out_w, &inherit, 0) || !CreatePipe(&p->err_pipe, &err_w, &inherit, 0)) {
+    if (!CreatePipe(&p->out_pipe, &out_w, &inherit, 0) ||
+        !CreatePipe(&p->err_pipe, &err_w, &inherit, 0)) {
         snprintf(err, err_size, "CreatePipe: error %lu", (unsigned long)GetLastError());
         goto fail;
     }
@@ -279,12 +286,14 @@ struct proc *proc_start(const char *exe, const char *const *args, char *err, siz
     si.cb = (DWORD)sizeof si;
     si.dwFlags = STARTF_USESTDHANDLES;
     /* The server reads nothing from the console: NUL, so a test never waits on a keyboard. */
-    null_in = CreateFileA("NUL", GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, &inherit, OPEN_EXISTING, 0, NULL);
+    null_in = CreateFileA("NUL", GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, &inherit,
+                          OPEN_EXISTING, 0, NULL);
     si.hStdInput = null_in;
     si.hStdOutput = out_w;
     si.hStdError = err_w;
     /* A process group of its own, so proc_interrupt() can send it Ctrl+Break alone. */
-    if (!CreateProcessA(NULL, cmd, NULL, NULL, TRUE, CREATE_NEW_PROCESS_GROUP, NULL, NULL, &si, &pi)) {
+    if (!CreateProcessA(NULL, cmd, NULL, NULL, TRUE, CREATE_NEW_PROCESS_GROUP, NULL, NULL, &si,
+                        &pi)) {
         snprintf(err, err_size, "CreateProcess %s: error %lu", exe, (unsigned long)GetLastError());
         goto fail;
     }
@@ -306,11 +315,16 @@ struct proc *proc_start(const char *exe, const char *const *args, char *err, siz
     return p;
 
 fail:
-    if (null_in != INVALID_HANDLE_VALUE) CloseHandle(null_in);
-    if (out_w) CloseHandle(out_w);
-    if (err_w) CloseHandle(err_w);
-    if (p->out_pipe) CloseHandle(p->out_pipe);
-    if (p->err_pipe) CloseHandle(p->err_pipe);
+    if (null_in != INVALID_HANDLE_VALUE)
+        CloseHandle(null_in);
+    if (out_w)
+        CloseHandle(out_w);
+    if (err_w)
+        CloseHandle(err_w);
+    if (p->out_pipe)
+        CloseHandle(p->out_pipe);
+    if (p->err_pipe)
+        CloseHandle(p->err_pipe);
     monitor_free(p->mon);
     free(p);
     return NULL;
@@ -346,7 +360,8 @@ int proc_wait(struct proc *p, int64_t deadline, int *exit_code)
 
 void proc_interrupt(struct proc *p)
 {
-    (void)GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, p->pid); /* nothing to do if it already ended */
+    (void)GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT,
+                                   p->pid); /* nothing to do if it already ended */
 }
 
 static int64_t filetime_100ns(FILETIME t)
@@ -471,11 +486,15 @@ static void reader_main(void *arg)
 
     while (open_streams > 0) {
         struct pollfd fds[3] = {
-            { p->out_pipe, POLLIN, 0 }, { p->err_pipe, POLLIN, 0 }, { p->wake[0], POLLIN, 0 },
+            {p->out_pipe, POLLIN, 0},
+            {p->err_pipe, POLLIN, 0},
+            {p->wake[0], POLLIN, 0},
         };
 
-        if (p->out_pipe < 0) fds[0].fd = -1;
-        if (p->err_pipe < 0) fds[1].fd = -1;
+        if (p->out_pipe < 0)
+            fds[0].fd = -1;
+        if (p->err_pipe < 0)
+            fds[1].fd = -1;
         if (poll(fds, 3, -1) < 0) {
             if (errno == EINTR)
                 continue;
@@ -512,9 +531,13 @@ static void reader_main(void *arg)
  * \brief posix_spawnp() with a const argument list: it takes `char *const[]`
  * for historical reasons but never writes to the strings.
  */
-static int spawn(pid_t *pid, const posix_spawn_file_actions_t *fa, const char *const *argv, char *const *envp)
+static int spawn(pid_t *pid, const posix_spawn_file_actions_t *fa, const char *const *argv,
+                 char *const *envp)
 {
-    union { const char *const *in; char *const *out; } args;
+    union {
+        const char *const *in;
+        char *const *out;
+    } args;
     posix_spawnattr_t attr;
     sigset_t none, pipe_signal;
     int rc;
@@ -573,8 +596,8 @@ static void prepare_wine(void)
     char settings[] = COURSE_WINE_ENV;
     char *save = NULL;
     /* Kept 30 s after the last Windows program ends, so a grading run starts Wine once. */
-    const char *const server[] = { COURSE_WINESERVER, "-p30", NULL };
-    const char *const boot[] = { COURSE_WINE, "cmd.exe", "/c", "exit", "0", NULL };
+    const char *const server[] = {COURSE_WINESERVER, "-p30", NULL};
+    const char *const boot[] = {COURSE_WINE, "cmd.exe", "/c", "exit", "0", NULL};
     int started;
 
     if (!env_done) {
@@ -604,7 +627,8 @@ static int ends_with_exe(const char *path)
     return n > 4 && (strcmp(path + n - 4, ".exe") == 0 || strcmp(path + n - 4, ".EXE") == 0);
 }
 
-/** \brief The Wine that runs a `.exe`: the build's, or COURSE_TEST_WINE (a fake, in the harness's own tests). */
+/** \brief The Wine that runs a `.exe`: the build's, or COURSE_TEST_WINE (a fake, in the harness's
+ * own tests). */
 static const char *wine_command(void)
 {
     const char *fake = getenv("COURSE_TEST_WINE");
@@ -644,7 +668,7 @@ static int spawn_process(struct proc *p, char *err, size_t err_size)
 {
     const char *argv[64];
     size_t argc = 0;
-    int out[2] = { -1, -1 }, errp[2] = { -1, -1 };
+    int out[2] = {-1, -1}, errp[2] = {-1, -1};
     posix_spawn_file_actions_t fa;
     char **envp = NULL;
     pid_t pid;
@@ -698,7 +722,8 @@ static int spawn_process(struct proc *p, char *err, size_t err_size)
         p->out_pipe = p->err_pipe = -1;
         kill(p->pid, SIGKILL);
         waitpid(p->pid, NULL, 0);
-        if (p->pidfd >= 0) close(p->pidfd);
+        if (p->pidfd >= 0)
+            close(p->pidfd);
         p->pidfd = -1;
         return -1;
     }
@@ -707,8 +732,10 @@ static int spawn_process(struct proc *p, char *err, size_t err_size)
 fail:
     free(envp);
     for (int i = 0; i < 2; i++) {
-        if (out[i] >= 0) close(out[i]);
-        if (errp[i] >= 0) close(errp[i]);
+        if (out[i] >= 0)
+            close(out[i]);
+        if (errp[i] >= 0)
+            close(errp[i]);
     }
     return -1;
 }
@@ -742,8 +769,10 @@ struct proc *proc_start(const char *exe, const char *const *args, char *err, siz
     return p;
 
 fail:
-    if (p->wake[0] >= 0) close(p->wake[0]);
-    if (p->wake[1] >= 0) close(p->wake[1]);
+    if (p->wake[0] >= 0)
+        close(p->wake[0]);
+    if (p->wake[1] >= 0)
+        close(p->wake[1]);
     monitor_free(p->mon);
     free(p);
     return NULL;
@@ -768,7 +797,7 @@ static int wait_reaped(struct proc *p, int64_t deadline)
 {
     while (!try_reap(p)) {
         int64_t left = deadline - now_ms();
-        struct pollfd pfd = { p->pidfd, POLLIN, 0 };
+        struct pollfd pfd = {p->pidfd, POLLIN, 0};
 
         if (left <= 0)
             return 0;
@@ -795,10 +824,11 @@ int proc_wait(struct proc *p, int64_t deadline, int *exit_code)
     return 1;
 }
 
-/** \brief Whether one line of standard error is Wine's own: its fatal errors and its debug channels. */
+/** \brief Whether one line of standard error is Wine's own: its fatal errors and its debug
+ * channels. */
 static int is_wine_line(const char *line)
 {
-    static const char *const fatal[] = { "wine: ", "wineserver: ", "wine client error", NULL };
+    static const char *const fatal[] = {"wine: ", "wineserver: ", "wine client error", NULL};
     size_t hex = strspn(line, "0123456789abcdef");
 
     for (const char *const *f = fatal; *f; f++)
@@ -812,9 +842,10 @@ static int is_wine_line(const char *line)
 }
 
 enum verdict {
-    PROGRAM_RAN,   /**< its outcome is its own: an exit, a message, a line */
-    WINE_MAYBE,    /**< ended with code 1 and not a word: how Wine fails to start a program, and how a program may fail */
-    WINE_FAILED,   /**< Wine said so, or its loader never loaded the program */
+    PROGRAM_RAN, /**< its outcome is its own: an exit, a message, a line */
+    WINE_MAYBE, /**< ended with code 1 and not a word: how Wine fails to start a program, and how a
+                   program may fail */
+    WINE_FAILED, /**< Wine said so, or its loader never loaded the program */
 };
 
 /**
@@ -866,9 +897,12 @@ static void end_reader(struct proc *p)
     p->reader = NULL;
     if (!(p->out_ended && p->err_ended) && read(p->wake[0], &byte, 1) != 1)
         abort();
-    if (p->out_pipe >= 0) close(p->out_pipe);
-    if (p->err_pipe >= 0) close(p->err_pipe);
-    if (p->pidfd >= 0) close(p->pidfd);
+    if (p->out_pipe >= 0)
+        close(p->out_pipe);
+    if (p->err_pipe >= 0)
+        close(p->err_pipe);
+    if (p->pidfd >= 0)
+        close(p->pidfd);
     p->out_pipe = p->err_pipe = p->pidfd = -1;
 }
 
@@ -882,7 +916,8 @@ static int restart_if_wine_failed(struct proc *p)
     char evidence[LINE_SIZE], err[256];
     enum verdict v;
 
-    /* Output ends a moment before the process: wait for its exit code (bounded), for the caller too. */
+    /* Output ends a moment before the process: wait for its exit code (bounded), for the caller
+     * too. */
     if (!wait_reaped(p, now_ms() + 2000))
         return 0;
     wait_output_end(p);
@@ -891,10 +926,12 @@ static int restart_if_wine_failed(struct proc *p)
     v = wine_verdict(p, evidence, sizeof evidence);
     if (v == PROGRAM_RAN)
         return 0;
-    fprintf(stderr, "harness: '%s' ended with code 1 before printing a line%s%s%s, which is how Wine fails when it "
+    fprintf(stderr,
+            "harness: '%s' ended with code 1 before printing a line%s%s%s, which is how Wine fails "
+            "when it "
             "cannot start a program: no verdict on it; starting it once more\n",
-            p->exe, v == WINE_FAILED ? " (Wine said '" : " and said nothing", v == WINE_FAILED ? evidence : "",
-            v == WINE_FAILED ? "')" : "");
+            p->exe, v == WINE_FAILED ? " (Wine said '" : " and said nothing",
+            v == WINE_FAILED ? evidence : "", v == WINE_FAILED ? "')" : "");
     end_reader(p);
     prepare_wine(); /* the wineserver may be what went away */
     p->retried = p->tracing = 1;
@@ -916,7 +953,8 @@ int proc_wine_failed(struct proc *p, char *why, size_t size)
     if (evidence[0])
         snprintf(why, size, "Wine said '%s'", evidence);
     else
-        snprintf(why, size, "it ended with code 1 and no output%s, and Wine's loader never loaded it",
+        snprintf(why, size,
+                 "it ended with code 1 and no output%s, and Wine's loader never loaded it",
                  p->retried ? " twice" : "");
     return 1;
 }
@@ -938,7 +976,8 @@ int proc_threads(struct proc *p, struct proc_thread *out, size_t max)
     snprintf(path, sizeof path, "/proc/%ld/task", (long)p->pid);
     dir = opendir(path);
     if (dir == NULL || ticks <= 0) {
-        if (dir) closedir(dir);
+        if (dir)
+            closedir(dir);
         return -1;
     }
     while ((e = readdir(dir)) != NULL) {
@@ -962,8 +1001,9 @@ int proc_threads(struct proc *p, struct proc_thread *out, size_t max)
             /* The name, field 2, is in parentheses and may hold spaces: count fields after the last
              * ')'. utime and stime are fields 14 and 15, in clock ticks. */
             after = strrchr(stat, ')');
-            if (after != NULL && sscanf(after + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                                        &utime, &stime) == 2)
+            if (after != NULL &&
+                sscanf(after + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                       &stime) == 2)
                 out[n].cpu_ms = (int64_t)((utime + stime) * 1000 / (unsigned long long)ticks);
         }
         n++;
@@ -987,9 +1027,12 @@ void proc_stop(struct proc *p)
             abort();
         thread_join(p->reader);
     }
-    if (p->out_pipe >= 0) close(p->out_pipe);
-    if (p->err_pipe >= 0) close(p->err_pipe);
-    if (p->pidfd >= 0) close(p->pidfd);
+    if (p->out_pipe >= 0)
+        close(p->out_pipe);
+    if (p->err_pipe >= 0)
+        close(p->err_pipe);
+    if (p->pidfd >= 0)
+        close(p->pidfd);
     close(p->wake[0]);
     close(p->wake[1]);
     monitor_free(p->mon);
