@@ -16,13 +16,14 @@ trap 'stop_server; rm -rf "$tmp"' EXIT
 
 # The load matrix: name, connections, message size, and "burst" for connections opened all at once
 # (echo_bench -b), each echoing as soon as it is connected. A burst cell runs at least BURST_SECONDS:
-# the slowest client of a 10,000-client burst may need that long for its first echo. "idle" connections
-# connect and send nothing (echo_bench -i): the server's memory per idle connection.
+# the slowest client of a 10,000-client burst may need that long for its first echo (BURST_SECONDS=N
+# in the environment changes it, for a quick try of the script). "idle" connections connect and send
+# nothing (echo_bench -i): the server's memory per idle connection.
 matrix=(
   "c1:1:64" "c50:50:64" "c63:63:64" "c64:64:64" "c1000:1000:64" "c10000:10000:64"
   "k4:50:4096" "stream:1:4194304" "b1000:1000:64:burst" "b10000:10000:64:burst" "i10000:10000:64:idle"
 )
-BURST_SECONDS=20
+BURST_SECONDS=${BURST_SECONDS:-20}
 
 rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null || echo 0; }
 # The most the process has held at once (its peak resident set), in KiB.
