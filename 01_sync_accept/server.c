@@ -39,11 +39,7 @@ struct options {
 };
 
 // [print_error]
-/**
- * \brief The symbolic name of the errors a student meets most, so a message
- * says `WSAEADDRINUSE` instead of only a number. Running out of memory is
- * reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
- */
+/** \brief The name of the errors met most; out of memory is ERROR_NOT_ENOUGH_MEMORY everywhere. */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
@@ -72,11 +68,7 @@ static const char *wsa_error_name(int code)
     }
 }
 
-/**
- * \brief Print one line to stderr: the call, what it was applied to, the
- * error's name, its number and the system's text for it, as in
- * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
- */
+/** \brief One line on stderr: `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage ...`. */
 static void print_error(const char *call, const char *subject, int code)
 {
     char text[256] = "";
@@ -101,12 +93,7 @@ static void print_usage(void)
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
-/**
- * \brief Read `[port [address]]`; return 0 when the command line is valid.
- *
- * The port must be a whole decimal number from 0 to 65535: atoi() would take
- * "50x0" as 50 and "-1" as -1, so strtoul() and a check of where it stopped.
- */
+/** \brief Read `[port [address]]`: 0 when valid. strtoul(): atoi() takes "50x0" as 50. */
 static int parse_options(int argc, char **argv, struct options *opts)
 {
     IN_ADDR probe;
@@ -133,12 +120,9 @@ static int parse_options(int argc, char **argv, struct options *opts)
 
 // [open_listener]
 /**
- * \brief Create the listening socket, bind it, listen, and print the
- * `listening on ADDRESS:PORT` line with the port the system really gave.
- *
- * Writes the real "ADDRESS:PORT" into \p where, for later messages. Returns
- * INVALID_SOCKET after printing which call failed. The caller owns the socket
- * and closes it.
+ * \brief Create the listening socket, bind, listen, print `listening on ADDRESS:PORT` with the
+ * real port and write it into \p where. The caller closes the socket; INVALID_SOCKET after
+ * printing the failed call.
  */
 static SOCKET open_listener(const struct options *opts, char *where, size_t where_size)
 {
@@ -154,8 +138,7 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
         print_error("socket", "", WSAGetLastError());
         return INVALID_SOCKET;
     }
-    /* On Windows SO_REUSEADDR would let a second program bind the same port
-     * and steal connections; SO_EXCLUSIVEADDRUSE makes that bind fail. */
+    /* SO_REUSEADDR would let another program steal the port; this makes its bind fail. */
     if (setsockopt(listener, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&exclusive,
                    (int)sizeof exclusive) == SOCKET_ERROR) {
         print_error("setsockopt(SO_EXCLUSIVEADDRUSE)", subject, WSAGetLastError());
@@ -180,8 +163,7 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
     }
     snprintf(where, where_size, "%s:%u", opts->address, (unsigned)ntohs(addr.sin_port));
     printf("listening on %s\n", where);
-    /* stdout is a pipe when a test runs us, so it is fully buffered: without
-     * the flush the line would sit in our buffer and the test would wait. */
+    /* A pipe when a test runs us, so fully buffered: the test would wait for the line. */
     if (fflush(stdout) != 0) {
         fprintf(stderr, "fflush(stdout): the listening line could not be written\n");
         goto fail;
@@ -266,11 +248,7 @@ static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
 }
 
 // [accept_loop]
-/**
- * \brief Whether an accept() error means the listening socket itself is
- * broken. Everything else (a client that reset or gave up before we took it,
- * a short-lived lack of sockets or buffers) is one connection's problem.
- */
+/** \brief Whether an accept() error means the listening socket, not one client, is broken. */
 static int listener_is_broken(int error)
 {
     return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||
@@ -296,8 +274,7 @@ static void accept_loop(SOCKET listener, const char *where)
             print_error("accept", where, error);
             if (listener_is_broken(error))
                 return;
-            /* Out of sockets or buffers: give the system a moment instead of
-             * spinning on the same error. */
+            /* Out of sockets or buffers: a moment's pause, not a spin on the same error. */
             if (error == WSAEMFILE || error == WSAENOBUFS)
                 Sleep(100);
             continue;

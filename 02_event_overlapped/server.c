@@ -1,15 +1,11 @@
 /**
  * \file
- * \brief Lesson 02: overlapped I/O signalled through event objects; one
- * thread serves up to 63 clients at once.
+ * \brief Lesson 02: overlapped I/O signalled through event objects; one thread, 63 clients.
  *
- * Abstract. One thread waits with WSAWaitForMultipleEvents() on at most 64
- * events: slot 0 is the listener's (FD_ACCEPT), slots 1 to 63 are clients.
- * A struct connection (per-connection state) holds the socket, its event and
- * the buffer, with the one WSAOVERLAPPED (per-operation state) of its one
- * operation in flight: a receive, then sends until every byte went back.
- * free_connection() frees it when its slot is freed, never while an operation
- * is in flight. Ctrl+C ends the process; a broken listener ends the loop.
+ * Abstract. One thread waits on 64 events: the listener's, then one per client.
+ * A struct connection (per-connection state) holds the WSAOVERLAPPED (per-operation state) of
+ * its one operation; free_connection() frees it, never while that operation is in flight.
+ * Ctrl+C ends the process.
  * The limit left for lesson 03: the 64th client at once is turned away.
  */
 /** Leave the rarely used parts of windows.h out (among them the old winsock.h). */
@@ -29,7 +25,7 @@
 #define DEFAULT_PORT 5000
 /** Loopback by default: a lab machine must not expose a server by accident. */
 #define DEFAULT_ADDRESS "127.0.0.1"
-/** Size of each connection's echo buffer; any size works, echo does not care. */
+/** Size of each connection's echo buffer: with many clients, most of the memory. */
 #define BUFFER_SIZE (64 * 1024)
 /** The slot of the listening socket's event: the first of the wait array. */
 #define LISTENER_SLOT 0
@@ -46,22 +42,14 @@ struct options {
 
 // [structs]
 /** \brief Which operation a client has in flight (or had last). */
-enum op {
-    OP_RECV, /**< a WSARecv() into the whole buffer */
-    OP_SEND /**< a WSASend() of the bytes not yet sent back */
-};
+enum op { OP_RECV, /**< a WSARecv() */ OP_SEND /**< a WSASend() */ };
 
-/**
- * \brief One connected client: per-connection state with the per-operation
- * state (the WSAOVERLAPPED) inside, since it has one operation at a time.
- */
+/** \brief One client and its one operation in flight. */
 struct connection {
     SOCKET socket; /**< closed by free_connection() */
-    /** overlapped.hEvent, and its slot's event; closed by free_connection() */
-    WSAEVENT event;
-    /** of the operation in flight: must stay valid until it completes */
-    WSAOVERLAPPED overlapped;
-    WSABUF wsabuf; /**< the part of buffer that operation reads into or sends from */
+    WSAEVENT event; /**< overlapped.hEvent, and its slot's; closed by free_connection() */
+    WSAOVERLAPPED overlapped; /**< written by the system until the operation completes */
+    WSABUF wsabuf; /**< what the current operation receives into or sends from */
     enum op op; /**< which operation that is */
     int in_flight; /**< 1 from a successful post until its result is collected */
     DWORD received; /**< bytes the last receive put in `buffer` */
@@ -70,28 +58,18 @@ struct connection {
     char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
 };
 
-/**
- * \brief Everything the one thread waits on. events[i] and clients[i] belong
- * together; slots 0 to count-1 are in use, with no hole, because
- * WSAWaitForMultipleEvents() takes a plain array of valid handles.
- */
+/** \brief What the one thread waits on: events[i] and clients[i], slots 0 to count-1, no hole. */
 struct server {
     SOCKET listener; /**< closed by main() */
-    /** "ADDRESS:PORT" it listens on, for messages */
-    char where[64];
+    char where[64]; /**< "ADDRESS:PORT" it listens on, for messages */
     DWORD count; /**< slots in use, the listener's included */
-    /** [0]: the listener's (main() closes it); then clients' */
-    WSAEVENT events[SLOTS];
+    WSAEVENT events[SLOTS]; /**< [0]: the listener's (main() closes it); then clients' */
     struct connection *clients[SLOTS]; /**< [0] unused: slot 0 is the listener */
 };
 // [structs]
 
 // [print_error]
-/**
- * \brief The symbolic name of the errors a student meets most, so a message
- * says `WSAEADDRINUSE` instead of only a number. Running out of memory is
- * reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
- */
+/** \brief The name of the errors met most; out of memory is ERROR_NOT_ENOUGH_MEMORY everywhere. */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
@@ -120,11 +98,7 @@ static const char *wsa_error_name(int code)
     }
 }
 
-/**
- * \brief Print one line to stderr: the call, what it was applied to, the
- * error's name, its number and the system's text for it, as in
- * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
- */
+/** \brief One line on stderr: `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage ...`. */
 static void print_error(const char *call, const char *subject, int code)
 {
     char text[256] = "";
@@ -149,12 +123,7 @@ static void print_usage(void)
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
-/**
- * \brief Read `[port [address]]`; return 0 when the command line is valid.
- *
- * The port must be a whole decimal number from 0 to 65535: atoi() would take
- * "50x0" as 50 and "-1" as -1, so strtoul() and a check of where it stopped.
- */
+/** \brief Read `[port [address]]`: 0 when valid. strtoul(): atoi() takes "50x0" as 50. */
 static int parse_options(int argc, char **argv, struct options *opts)
 {
     IN_ADDR probe;
@@ -181,13 +150,10 @@ static int parse_options(int argc, char **argv, struct options *opts)
 
 // [open_listener]
 /**
- * \brief Create the listening socket, have \p accept_event set when a client
- * is waiting to be accepted, bind, listen, and print the
- * `listening on ADDRESS:PORT` line with the port the system really gave.
- *
- * Writes the real "ADDRESS:PORT" into \p where, for later messages. Returns
- * INVALID_SOCKET after printing which call failed. The caller owns the socket
- * and closes it; \p accept_event stays the caller's too.
+ * \brief Create the listening socket, bind, listen, print `listening on ADDRESS:PORT` with the
+ * real port and write it into \p where. The caller closes the socket; INVALID_SOCKET after
+ * printing the failed call.
+ * \p accept_event is set when a client waits to be accepted.
  */
 static SOCKET open_listener(const struct options *opts, WSAEVENT accept_event, char *where,
                             size_t where_size)
@@ -199,16 +165,12 @@ static SOCKET open_listener(const struct options *opts, WSAEVENT accept_event, c
     SOCKET listener;
 
     snprintf(subject, sizeof subject, "%s:%u", opts->address, (unsigned)opts->port);
-    /* WSA_FLAG_OVERLAPPED: the sockets accepted from this one inherit it, and
-     * only an overlapped socket takes WSARecv/WSASend with a WSAOVERLAPPED.
-     * (socket() sets it too, silently; here it is said out loud.) */
     listener = WSASocket(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
     if (listener == INVALID_SOCKET) {
         print_error("WSASocket", "", WSAGetLastError());
         return INVALID_SOCKET;
     }
-    /* On Windows SO_REUSEADDR would let a second program bind the same port
-     * and steal connections; SO_EXCLUSIVEADDRUSE makes that bind fail. */
+    /* SO_REUSEADDR would let another program steal the port; this makes its bind fail. */
     if (setsockopt(listener, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&exclusive,
                    (int)sizeof exclusive) == SOCKET_ERROR) {
         print_error("setsockopt(SO_EXCLUSIVEADDRUSE)", subject, WSAGetLastError());
@@ -222,8 +184,7 @@ static SOCKET open_listener(const struct options *opts, WSAEVENT accept_event, c
         print_error("bind", subject, WSAGetLastError());
         goto fail;
     }
-    /* Before listen(): no client can arrive unseen. This also makes the
-     * listener non-blocking, so accept() says WSAEWOULDBLOCK when none waits. */
+    /* Before listen(): no client arrives unseen. accept() is non-blocking from here. */
     if (WSAEventSelect(listener, accept_event, FD_ACCEPT) == SOCKET_ERROR) {
         print_error("WSAEventSelect(FD_ACCEPT)", subject, WSAGetLastError());
         goto fail;
@@ -239,8 +200,7 @@ static SOCKET open_listener(const struct options *opts, WSAEVENT accept_event, c
     }
     snprintf(where, where_size, "%s:%u", opts->address, (unsigned)ntohs(addr.sin_port));
     printf("listening on %s\n", where);
-    /* stdout is a pipe when a test runs us, so it is fully buffered: without
-     * the flush the line would sit in our buffer and the test would wait. */
+    /* A pipe when a test runs us, so fully buffered: the test would wait for the line. */
     if (fflush(stdout) != 0) {
         fprintf(stderr, "fflush(stdout): the listening line could not be written\n");
         goto fail;
@@ -263,13 +223,9 @@ static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
 }
 
 // [lifetime]
-/**
- * \brief A connection for the accepted \p socket, with its own event; NULL
- * after printing why. From here it owns \p socket: free_connection() closes it.
- */
-static struct connection *new_connection(SOCKET socket, const char *peer)
+/** \brief A connection for \p client with its own event, or NULL (printed); it owns \p client. */
+static struct connection *new_connection(SOCKET client, const char *peer)
 {
-    /* Freed by free_connection(), when the client's slot is freed. */
     struct connection *conn = malloc(sizeof *conn);
 
     if (conn == NULL) {
@@ -277,34 +233,27 @@ static struct connection *new_connection(SOCKET socket, const char *peer)
         return NULL;
     }
     memset(conn, 0, offsetof(struct connection, buffer)); /* everything but the buffer */
-    /* A manual-reset event, not signalled: closed by free_connection(). */
-    conn->event = WSACreateEvent();
+    conn->event = WSACreateEvent(); /* manual-reset, not signalled */
     if (conn->event == WSA_INVALID_EVENT) {
         print_error("WSACreateEvent", peer, WSAGetLastError());
         free(conn);
         return NULL;
     }
-    conn->socket = socket;
+    conn->socket = client;
     snprintf(conn->peer, sizeof conn->peer, "%s", peer);
     return conn;
 }
 
-/**
- * \brief Close the client's socket, wait for its operation if one is still in
- * flight (the system writes into the OVERLAPPED until it ends), free the rest.
- */
+/** \brief Close the socket, wait for an operation still in flight (it writes into us), free. */
 static void free_connection(struct connection *conn)
 {
     if (closesocket(conn->socket) == SOCKET_ERROR)
         print_error("closesocket", conn->peer, WSAGetLastError());
-    if (conn->in_flight) {
-        /* closesocket() cancels the operation; its end sets the event. Wait on
-         * the event, not WSAGetOverlappedResult(): the socket is gone. */
-        if (WSAWaitForMultipleEvents(1, &conn->event, TRUE, WSA_INFINITE, FALSE) ==
-            WSA_WAIT_FAILED) {
-            print_error("WSAWaitForMultipleEvents", conn->peer, WSAGetLastError());
-            return; /* not knowing whether it ended, leaking is the safe choice */
-        }
+    /* closesocket() cancels the operation in flight; its end sets the event. */
+    if (conn->in_flight &&
+        WSAWaitForMultipleEvents(1, &conn->event, TRUE, WSA_INFINITE, FALSE) == WSA_WAIT_FAILED) {
+        print_error("WSAWaitForMultipleEvents", conn->peer, WSAGetLastError());
+        return; /* not knowing whether it ended, leaking is the safe choice */
     }
     if (!WSACloseEvent(conn->event))
         print_error("WSACloseEvent", conn->peer, WSAGetLastError());
@@ -313,11 +262,7 @@ static void free_connection(struct connection *conn)
 // [lifetime]
 
 // [post_recv]
-/**
- * \brief The outcome of a WSARecv() or WSASend() just posted: 0 when it is
- * under way (done at once or pending: either way its event is set when it is
- * done, and on_client_event() collects it, once), or its error.
- */
+/** \brief A post's outcome: 0 if done now or pending (the event is set then), or the error. */
 static int started_or_error(struct connection *conn, int rc)
 {
     int error;
@@ -334,10 +279,7 @@ static int started_or_error(struct connection *conn, int rc)
     return error; /* failed: nothing in flight */
 }
 
-/**
- * \brief Ready the WSAOVERLAPPED for a new operation: zeroed, its event reset
- * (manual-reset, and nothing is in flight now, so no completion is lost).
- */
+/** \brief Zero the WSAOVERLAPPED, reset its event: nothing is in flight, no completion is lost. */
 static int prepare_overlapped(struct connection *conn)
 {
     if (!WSAResetEvent(conn->event))
@@ -358,17 +300,13 @@ static int post_recv(struct connection *conn)
     conn->op = OP_RECV;
     conn->wsabuf.buf = conn->buffer;
     conn->wsabuf.len = (ULONG)sizeof conn->buffer;
-    /* NULL for the byte count: with an OVERLAPPED it comes from WSAGetOverlappedResult(). */
     return started_or_error(
         conn, WSARecv(conn->socket, &conn->wsabuf, 1, NULL, &flags, &conn->overlapped, NULL));
 }
 // [post_recv]
 
 // [post_send_rest]
-/**
- * \brief Post one overlapped send of the bytes of the last receive that have
- * not gone back yet. Returns 0 or the error.
- */
+/** \brief Post one send of what is still owed (`sent` to `received`); 0 or the error. */
 static int post_send_rest(struct connection *conn)
 {
     int error = prepare_overlapped(conn);
@@ -384,17 +322,12 @@ static int post_send_rest(struct connection *conn)
 // [post_send_rest]
 
 // [on_complete]
-/**
- * \brief A receive brought \p bytes: send them back, or finish on the
- * client's FIN. Returns 0 while the client goes on, -1 when it is done.
- */
+/** \brief \p bytes came: send them back, or finish on FIN. 0 while the client goes on, else -1. */
 static int on_recv_complete(struct connection *conn, DWORD bytes)
 {
     int error;
 
     if (bytes == 0) {
-        /* FIN: everything the client sent has gone back already (we receive
-         * only when nothing is owed), so finish our direction too. */
         if (shutdown(conn->socket, SD_SEND) == SOCKET_ERROR)
             print_error("shutdown", conn->peer, WSAGetLastError());
         return -1;
@@ -409,18 +342,14 @@ static int on_recv_complete(struct connection *conn, DWORD bytes)
     return 0;
 }
 
-/**
- * \brief A send took \p bytes: send the rest, or receive again once every
- * byte went back. Returns 0 while the client goes on, -1 when it is done.
- */
+/** \brief A send took \p bytes: send the rest, or receive again. 0 while it goes on, or -1. */
 static int on_send_complete(struct connection *conn, DWORD bytes)
 {
     int error;
 
     conn->sent += bytes;
     if (conn->sent < conn->received) {
-        /* Fewer bytes than asked: normal for an overlapped send, not an error. */
-        error = post_send_rest(conn);
+        error = post_send_rest(conn); /* fewer bytes than asked: normal, not an error */
         if (error != 0)
             print_error("WSASend", conn->peer, error);
     } else {
@@ -431,25 +360,16 @@ static int on_send_complete(struct connection *conn, DWORD bytes)
     return error != 0 ? -1 : 0;
 }
 
-/**
- * \brief The client's event is set: collect the result of its operation and
- * post the next one. Returns 0 while the client goes on, -1 when its slot
- * must be freed.
- */
+/** \brief The client's event is set: collect its result, post the next. 0, or -1: free the slot. */
 static int on_client_event(struct connection *conn)
 {
     DWORD bytes = 0, flags = 0;
 
-    /* fWait FALSE: the event is set, so the operation is done; waiting here
-     * would block every other client if it were not. */
     if (!WSAGetOverlappedResult(conn->socket, &conn->overlapped, &bytes, FALSE, &flags)) {
         int error = WSAGetLastError();
 
-        /* Still running though its event is set: nothing in this program sets
-         * it early, but if it happened, closing now would free an OVERLAPPED
-         * in use. Leave it; a later pass collects it. */
         if (error == WSA_IO_INCOMPLETE)
-            return 0;
+            return 0; /* not done after all: never free an OVERLAPPED in use */
         conn->in_flight = 0;
         /* A reset or a network error is this client's problem only. */
         print_error(conn->op == OP_RECV ? "WSARecv" : "WSASend", conn->peer, error);
@@ -469,10 +389,7 @@ static void add_slot(struct server *server, struct connection *conn)
     server->count++;
 }
 
-/**
- * \brief Free the client in \p slot and keep the arrays without holes: the
- * last client moves into the freed slot, its event with it.
- */
+/** \brief Free the client in \p slot; the last client moves into it, so no hole is left. */
 static void free_slot(struct server *server, DWORD slot)
 {
     DWORD last = server->count - 1;
@@ -487,11 +404,7 @@ static void free_slot(struct server *server, DWORD slot)
 // [slots]
 
 // [scan]
-/**
- * \brief The lowest slot from \p from on whose event is set now, or
- * server->count when there is none. One call with timeout 0 looks at all of
- * them, and, like every wait for any of several events, reports the lowest.
- */
+/** \brief The lowest slot from \p from on whose event is set now, or server->count if none is. */
 static DWORD next_set_slot(const struct server *server, DWORD from)
 {
     DWORD rc;
@@ -501,8 +414,7 @@ static DWORD next_set_slot(const struct server *server, DWORD from)
     rc = WSAWaitForMultipleEvents(server->count - from, &server->events[from], FALSE, 0, FALSE);
     if (rc - WSA_WAIT_EVENT_0 < server->count - from) /* WSA_WAIT_EVENT_0 + i: slot from + i */
         return from + (rc - WSA_WAIT_EVENT_0);
-    return server
-        ->count; /* WSA_WAIT_TIMEOUT: none is set (a failure shows in the next main wait) */
+    return server->count; /* none is set (a failure shows in the next main wait) */
 }
 
 /** \brief Serve every client slot from \p from (1 or more) on whose event is set. */
@@ -520,10 +432,7 @@ static void serve_set_clients(struct server *server, DWORD from)
 // [scan]
 
 // [accept]
-/**
- * \brief All client slots are taken: accept the connection and close it at
- * once, unread. The client sees its connection end; nobody else notices.
- */
+/** \brief All slots are taken: close the accepted client at once, unread; nobody else notices. */
 static void turn_away(SOCKET client, const char *peer)
 {
     fprintf(stderr, "%s: turned away: all %d client slots are in use\n", peer, MAX_CLIENTS);
@@ -531,18 +440,13 @@ static void turn_away(SOCKET client, const char *peer)
         print_error("closesocket", peer, WSAGetLastError());
 }
 
-/**
- * \brief Give a newly accepted \p socket its own event and slot and post its
- * first receive; on any failure close it. Owns \p socket.
- */
+/** \brief Give \p socket its own event and slot and post its first receive; a failure closes it. */
 static void take_client(struct server *server, SOCKET socket, const char *peer)
 {
     struct connection *conn;
     int error;
 
-    /* The accepted socket inherits the listener's WSAEventSelect: FD_ACCEPT
-     * on the listener's event, slot 0. Cancel that: this socket reports
-     * through its own event, by overlapped completions only. */
+    /* Drop the listener's WSAEventSelect it inherits: it reports by completions only. */
     if (WSAEventSelect(socket, NULL, 0) == SOCKET_ERROR) {
         print_error("WSAEventSelect", peer, WSAGetLastError());
         goto fail;
@@ -563,31 +467,18 @@ fail:
     (void)closesocket(socket); /* already failing: the first error is the one to report */
 }
 
-/**
- * \brief Whether an accept() error means the listening socket itself is
- * broken. Everything else (a client that reset or gave up before we took it,
- * a short-lived lack of sockets or buffers) is one connection's problem.
- */
+/** \brief Whether an accept() error means the listening socket, not one client, is broken. */
 static int listener_is_broken(int error)
 {
     return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||
            error == WSANOTINITIALISED || error == WSAENETDOWN;
 }
 
-/**
- * \brief The listener's event is set: accept one waiting client (one per
- * round: FD_ACCEPT is level-triggered, and Wine needs it, see the text), and
- * give it a slot or turn it away. Returns -1 when the listener is broken.
- */
+/** \brief The listener's event is set: accept one client (see the text), give it a slot or not. */
 static int accept_one_client(struct server *server)
 {
     WSANETWORKEVENTS happened;
-    SOCKADDR_IN peer_addr;
-    int peer_len;
-    char peer[64];
-    SOCKET client;
 
-    /* Reads and clears what happened, and resets the event, in one step. */
     if (WSAEnumNetworkEvents(server->listener, server->events[LISTENER_SLOT], &happened) ==
         SOCKET_ERROR) {
         print_error("WSAEnumNetworkEvents", server->where, WSAGetLastError());
@@ -596,59 +487,51 @@ static int accept_one_client(struct server *server)
     if ((happened.lNetworkEvents & FD_ACCEPT) && happened.iErrorCode[FD_ACCEPT_BIT] != 0)
         print_error("FD_ACCEPT", server->where, happened.iErrorCode[FD_ACCEPT_BIT]);
     for (;;) {
-        int error;
+        SOCKADDR_IN peer_addr;
+        int peer_len = (int)sizeof peer_addr;
+        char peer[64];
+        SOCKET client = accept(server->listener, (SOCKADDR *)&peer_addr, &peer_len);
 
-        peer_len = (int)sizeof peer_addr;
-        client = accept(server->listener, (SOCKADDR *)&peer_addr, &peer_len);
-        if (client != INVALID_SOCKET)
-            break;
-        error = WSAGetLastError();
-        if (error == WSAEWOULDBLOCK)
-            return 0; /* nobody waits after all */
-        print_error("accept", server->where, error);
-        if (listener_is_broken(error))
-            return -1;
-        /* Out of sockets or buffers: retrying at once fails again. Pause
-         * (everyone: one thread) and let a later round try again. */
-        if (error == WSAEMFILE || error == WSAENOBUFS) {
-            Sleep(100);
-            return 0;
+        if (client == INVALID_SOCKET) {
+            int error = WSAGetLastError();
+
+            if (error == WSAEWOULDBLOCK)
+                return 0; /* nobody waits after all */
+            print_error("accept", server->where, error);
+            if (listener_is_broken(error))
+                return -1;
+            /* Out of sockets or buffers: a moment's pause, not a spin on the same error. */
+            if (error == WSAEMFILE || error == WSAENOBUFS) {
+                Sleep(100);
+                return 0;
+            }
+            continue; /* a client that reset while it waited: take the next */
         }
-        /* A client that reset while it waited: take the next instead. */
+        format_peer(&peer_addr, peer, sizeof peer);
+        /* Full? A client may have left this round: collect that first, its slot goes here. */
+        if (server->count == SLOTS)
+            serve_set_clients(server, LISTENER_SLOT + 1);
+        if (server->count == SLOTS)
+            turn_away(client, peer); /* the limit of this lesson */
+        else
+            take_client(server, client, peer);
+        return 0;
     }
-    format_peer(&peer_addr, peer, sizeof peer);
-    /* Full? A client may have left since this round looked: collect that
-     * first, so its slot goes to this client. */
-    if (server->count == SLOTS)
-        serve_set_clients(server, LISTENER_SLOT + 1);
-    if (server->count == SLOTS)
-        turn_away(client, peer); /* the limit of this lesson */
-    else
-        take_client(server, client, peer);
-    return 0;
 }
 // [accept]
 
 // [event_loop]
-/**
- * \brief After a wake-up that reported slot \p first: serve every set slot
- * from there on, not only the first (low slots would starve the others), then
- * the listener. Returns -1 when the listener is broken.
- */
+/** \brief Serve every set slot from \p first on (low ones must not starve others), then accept. */
 static int serve_set_slots(struct server *server, DWORD first)
 {
     serve_set_clients(server, first > LISTENER_SLOT ? first : LISTENER_SLOT + 1);
-    /* The listener last: a client that left in this round has freed its slot
-     * for one that arrived in the same round. */
+    /* The listener last: a slot freed in this round goes to a client of this round. */
     if (next_set_slot(server, LISTENER_SLOT) == LISTENER_SLOT)
         return accept_one_client(server);
     return 0;
 }
 
-/**
- * \brief Wait for the listener's event or any client's, serve what is set,
- * and again. Returns only when the listener is broken or the wait fails.
- */
+/** \brief Wait for any event, serve what is set, again; until the listener or the wait breaks. */
 static void serve_clients(struct server *server)
 {
     for (;;) {
@@ -668,12 +551,7 @@ static void serve_clients(struct server *server)
 // [event_loop]
 
 // [main]
-/**
- * \brief Start Winsock, parse the command line, listen, and serve clients
- * until the listening socket breaks; then close and free everything. Exit
- * codes: 2 for a bad command line, 1 for a failed start or a broken
- * listening socket.
- */
+/** \brief Serve until the listener breaks, then free everything: exit 2 if misused, else 1. */
 int main(int argc, char **argv)
 {
     struct options opts;
@@ -694,7 +572,6 @@ int main(int argc, char **argv)
         return 2;
     }
     memset(&server, 0, sizeof server);
-    /* The listener's event, slot 0: closed below, after the listener. */
     server.events[LISTENER_SLOT] = WSACreateEvent();
     if (server.events[LISTENER_SLOT] == WSA_INVALID_EVENT) {
         print_error("WSACreateEvent", "", WSAGetLastError());

@@ -1,15 +1,11 @@
 /**
  * \file
- * \brief Lesson 03: overlapped I/O with completion routines; one I/O thread
- * serves every client.
+ * \brief Lesson 03: overlapped I/O with completion routines; one I/O thread, every client.
  *
- * Abstract. The main thread accepts and hands each new connection to the I/O
- * thread with QueueUserAPC(); the I/O thread waits alertably in SleepEx(),
- * where the system runs add_client() and the completion routines of the
- * operations it posted. A struct connection (per-connection state) holds the
- * WSAOVERLAPPED (per-operation state) of its one operation; only the I/O
- * thread touches it, and free_connection() frees it when no operation is
- * pending. Ctrl+C ends the process; a broken listener ends main().
+ * Abstract. main hands each client to the I/O thread (QueueUserAPC), which alone touches it.
+ * A struct connection (per-connection state) holds the WSAOVERLAPPED (per-operation state) of
+ * its one operation; free_connection() frees it, never while that operation is in flight.
+ * Ctrl+C ends the process.
  * The limit left for lesson 04: one thread runs every routine.
  */
 /** Leave the rarely used parts of windows.h out (among them the old winsock.h). */
@@ -29,7 +25,7 @@
 #define DEFAULT_PORT 5000
 /** Loopback by default: a lab machine must not expose a server by accident. */
 #define DEFAULT_ADDRESS "127.0.0.1"
-/** Size of each connection's echo buffer: with thousands of clients it is most of the memory. */
+/** Size of each connection's echo buffer: with many clients, most of the memory. */
 #define BUFFER_SIZE (16 * 1024)
 
 /** \brief What the command line asked for. */
@@ -39,11 +35,10 @@ struct options {
 };
 
 // [structs]
-/** \brief One client and its one operation in flight; touched only by the I/O thread. */
+/** \brief One client and its one operation in flight. */
 struct connection {
     SOCKET socket; /**< closed by free_connection() */
-    /** Written by the system until the routine runs. Not first, on purpose: CONTAINING_RECORD. */
-    WSAOVERLAPPED overlapped;
+    WSAOVERLAPPED overlapped; /**< written by the system until the operation completes */
     WSABUF wsabuf; /**< what the current operation receives into or sends from */
     DWORD received; /**< bytes the last receive put in `buffer` */
     DWORD sent; /**< of those, bytes already echoed */
@@ -57,11 +52,7 @@ static void CALLBACK on_recv_complete(DWORD, DWORD, LPWSAOVERLAPPED, DWORD);
 static void CALLBACK on_send_complete(DWORD, DWORD, LPWSAOVERLAPPED, DWORD);
 
 // [print_error]
-/**
- * \brief The symbolic name of the errors a student meets most, so a message
- * says `WSAEADDRINUSE` instead of only a number. Running out of memory is
- * reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
- */
+/** \brief The name of the errors met most; out of memory is ERROR_NOT_ENOUGH_MEMORY everywhere. */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
@@ -90,11 +81,7 @@ static const char *wsa_error_name(int code)
     }
 }
 
-/**
- * \brief Print one line to stderr: the call, what it was applied to, the
- * error's name, its number and the system's text for it, as in
- * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
- */
+/** \brief One line on stderr: `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage ...`. */
 static void print_error(const char *call, const char *subject, int code)
 {
     char text[256] = "";
@@ -119,12 +106,7 @@ static void print_usage(void)
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
-/**
- * \brief Read `[port [address]]`; return 0 when the command line is valid.
- *
- * The port must be a whole decimal number from 0 to 65535: atoi() would take
- * "50x0" as 50 and "-1" as -1, so strtoul() and a check of where it stopped.
- */
+/** \brief Read `[port [address]]`: 0 when valid. strtoul(): atoi() takes "50x0" as 50. */
 static int parse_options(int argc, char **argv, struct options *opts)
 {
     IN_ADDR probe;
@@ -151,12 +133,9 @@ static int parse_options(int argc, char **argv, struct options *opts)
 
 // [open_listener]
 /**
- * \brief Create the listening socket, bind it, listen, and print the
- * `listening on ADDRESS:PORT` line with the port the system really gave.
- *
- * Writes the real "ADDRESS:PORT" into \p where, for later messages. Returns
- * INVALID_SOCKET after printing which call failed. The caller owns the socket
- * and closes it.
+ * \brief Create the listening socket, bind, listen, print `listening on ADDRESS:PORT` with the
+ * real port and write it into \p where. The caller closes the socket; INVALID_SOCKET after
+ * printing the failed call.
  */
 static SOCKET open_listener(const struct options *opts, char *where, size_t where_size)
 {
@@ -172,8 +151,7 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
         print_error("socket", "", WSAGetLastError());
         return INVALID_SOCKET;
     }
-    /* On Windows SO_REUSEADDR would let a second program bind the same port
-     * and steal connections; SO_EXCLUSIVEADDRUSE makes that bind fail. */
+    /* SO_REUSEADDR would let another program steal the port; this makes its bind fail. */
     if (setsockopt(listener, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&exclusive,
                    (int)sizeof exclusive) == SOCKET_ERROR) {
         print_error("setsockopt(SO_EXCLUSIVEADDRUSE)", subject, WSAGetLastError());
@@ -198,8 +176,7 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
     }
     snprintf(where, where_size, "%s:%u", opts->address, (unsigned)ntohs(addr.sin_port));
     printf("listening on %s\n", where);
-    /* stdout is a pipe when a test runs us, so it is fully buffered: without
-     * the flush the line would sit in our buffer and the test would wait. */
+    /* A pipe when a test runs us, so fully buffered: the test would wait for the line. */
     if (fflush(stdout) != 0) {
         fprintf(stderr, "fflush(stdout): the listening line could not be written\n");
         goto fail;
@@ -222,10 +199,7 @@ static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
 }
 
 // [lifetime]
-/**
- * \brief A struct connection for the accepted socket \p client, with nothing
- * pending. From here it owns \p client: free_connection() closes it.
- */
+/** \brief A connection for \p client, nothing pending; from here it owns \p client. */
 static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_addr)
 {
     struct connection *conn = calloc(1, sizeof *conn);
@@ -237,11 +211,7 @@ static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_
     return conn;
 }
 
-/**
- * \brief Close the client's socket and free its connection. Only with no
- * operation outstanding: the system writes into the OVERLAPPED and the buffer
- * until the operation completes.
- */
+/** \brief Close the socket and free the connection: only when no operation is outstanding. */
 static void free_connection(struct connection *conn)
 {
     if (closesocket(conn->socket) == SOCKET_ERROR)
@@ -259,20 +229,15 @@ static void finish_connection(struct connection *conn)
 // [lifetime]
 
 // [post_recv]
-/**
- * \brief Start a receive, completed by on_recv_complete(). Returns 0 when the
- * routine will run, else the error (no routine will run: the caller cleans up).
- */
+/** \brief Start a receive for on_recv_complete(): 0 when the routine will run, else the error. */
 static int post_recv(struct connection *conn)
 {
-    DWORD flags = 0; /* read by WSARecv; a late result comes to the routine, not here */
+    DWORD flags = 0; /* in and out: WSARecv reads it, so it must be set */
     int error;
 
     memset(&conn->overlapped, 0, sizeof conn->overlapped); /* the last operation's is spent */
     conn->wsabuf.buf = conn->buffer;
-    conn->wsabuf.len = BUFFER_SIZE;
-    /* The byte count is NULL: with an OVERLAPPED it would only tempt us to
-     * handle the bytes here, and the routine handles them anyway. */
+    conn->wsabuf.len = (ULONG)sizeof conn->buffer;
     if (WSARecv(conn->socket, &conn->wsabuf, 1, NULL, &flags, &conn->overlapped,
                 on_recv_complete) == 0)
         return 0; /* done at once: the routine is queued all the same, it takes the bytes */
@@ -295,17 +260,14 @@ static void receive_or_close(struct connection *conn)
 // [post_recv]
 
 // [post_send_rest]
-/**
- * \brief Start sending what is not sent back yet, completed by
- * on_send_complete(). Returns 0 when the routine will run, else the error.
- */
+/** \brief Start sending what is owed, for on_send_complete(): 0 if it will run, or the error. */
 static int post_send_rest(struct connection *conn)
 {
     int error;
 
     memset(&conn->overlapped, 0, sizeof conn->overlapped);
     conn->wsabuf.buf = conn->buffer + conn->sent;
-    conn->wsabuf.len = conn->received - conn->sent;
+    conn->wsabuf.len = (ULONG)(conn->received - conn->sent);
     if (WSASend(conn->socket, &conn->wsabuf, 1, NULL, 0, &conn->overlapped, on_send_complete) == 0)
         return 0; /* done at once: the routine is queued all the same, it counts the bytes */
     error = WSAGetLastError();
@@ -327,10 +289,7 @@ static void send_rest_or_close(struct connection *conn)
 // [post_send_rest]
 
 // [on_complete]
-/**
- * \brief A receive's routine (on the I/O thread, in its alertable wait): echo
- * what came, finish after FIN, close on error (a Winsock code, 0 for none).
- */
+/** \brief A receive's routine, on the I/O thread: echo what came, finish on FIN, close on error. */
 static void CALLBACK on_recv_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED overlapped,
                                       DWORD flags)
 {
@@ -365,20 +324,16 @@ static void CALLBACK on_send_complete(DWORD error, DWORD bytes, LPWSAOVERLAPPED 
         free_connection(conn);
         return;
     }
-    /* A send may take fewer bytes than asked: the rest is still owed. */
     conn->sent += bytes;
     if (conn->sent < conn->received)
-        send_rest_or_close(conn);
+        send_rest_or_close(conn); /* fewer bytes than asked: normal, not an error */
     else
         receive_or_close(conn);
 }
 // [on_complete]
 
 // [add_client]
-/**
- * \brief An APC queued by start_connection(): post the first receive on the
- * I/O thread, so that its routine runs there too.
- */
+/** \brief An APC queued by start_connection(): the first receive, posted on the I/O thread. */
 static void CALLBACK add_client(ULONG_PTR data)
 {
     receive_or_close((struct connection *)data);
@@ -390,19 +345,14 @@ static void CALLBACK add_client(ULONG_PTR data)
 static unsigned __stdcall io_thread(void *unused)
 {
     (void)unused;
-    /* TRUE: alertable. With INFINITE it returns only after running APCs. */
-    while (SleepEx(INFINITE, TRUE) == WAIT_IO_COMPLETION)
+    while (SleepEx(INFINITE, TRUE) == WAIT_IO_COMPLETION) /* alertable: returns after APCs */
         continue;
     return 0;
 }
 // [io_thread]
 
 // [start_connection]
-/**
- * \brief Give an accepted socket to the I/O thread \p io: wrap it in a
- * connection and queue add_client() to that thread with it. A failure closes
- * this client only. Owns \p client.
- */
+/** \brief Wrap \p client in a connection and queue add_client() to the I/O thread \p io with it. */
 static void start_connection(HANDLE io, SOCKET client, const SOCKADDR_IN *peer_addr)
 {
     struct connection *conn = new_connection(client, peer_addr);
@@ -412,9 +362,7 @@ static void start_connection(HANDLE io, SOCKET client, const SOCKADDR_IN *peer_a
         (void)closesocket(client); /* out of memory already: that is the error to report */
         return;
     }
-    /* Handed over, not served here: a routine runs on the thread that posted
-     * its operation, and this one waits for clients, not for routines.
-     * ULONG_PTR, not DWORD: a pointer is 64 bits wide on x64. */
+    /* Routines run on the posting thread, so hand over. ULONG_PTR, not DWORD: 64-bit pointers. */
     if (QueueUserAPC(add_client, io, (ULONG_PTR)conn) == 0) {
         print_error("QueueUserAPC", conn->peer, (int)GetLastError());
         free_connection(conn); /* still ours: add_client() will not run */
@@ -423,22 +371,14 @@ static void start_connection(HANDLE io, SOCKET client, const SOCKADDR_IN *peer_a
 // [start_connection]
 
 // [accept_loop]
-/**
- * \brief Whether an accept() error means the listening socket itself is
- * broken. Everything else (a client that reset or gave up before we took it,
- * a short-lived lack of sockets or buffers) is one connection's problem.
- */
+/** \brief Whether an accept() error means the listening socket, not one client, is broken. */
 static int listener_is_broken(int error)
 {
     return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||
            error == WSANOTINITIALISED || error == WSAENETDOWN;
 }
 
-/**
- * \brief Accept clients and hand each over to be served. This thread does
- * nothing else, which also keeps the process alive (no getchar() needed).
- * Returns only when the listening socket is broken.
- */
+/** \brief Accept clients and hand each over until the listener breaks; this keeps us alive. */
 static void accept_loop(HANDLE io, SOCKET listener, const char *where)
 {
     for (;;) {
@@ -452,8 +392,7 @@ static void accept_loop(HANDLE io, SOCKET listener, const char *where)
             print_error("accept", where, error);
             if (listener_is_broken(error))
                 return;
-            /* Out of sockets or buffers: give the system a moment instead of
-             * spinning on the same error. */
+            /* Out of sockets or buffers: a moment's pause, not a spin on the same error. */
             if (error == WSAEMFILE || error == WSAENOBUFS)
                 Sleep(100);
             continue;
@@ -464,11 +403,7 @@ static void accept_loop(HANDLE io, SOCKET listener, const char *where)
 // [accept_loop]
 
 // [main]
-/**
- * \brief Start Winsock, parse the command line, start the I/O thread,
- * listen, and accept clients until the listening socket breaks. Exit codes:
- * 2 for a bad command line, 1 for a failed start or a broken listening socket.
- */
+/** \brief Start the I/O thread, listen, accept until the listener breaks: 2 if misused, else 1. */
 int main(int argc, char **argv)
 {
     struct options opts;
@@ -490,9 +425,7 @@ int main(int argc, char **argv)
         (void)WSACleanup(); /* the process ends anyway; nothing to do if it fails */
         return 2;
     }
-    /* _beginthreadex, not CreateThread: the routines call the C library
-     * (fprintf). Started before listening: no client is ever accepted
-     * without a thread to serve it. The handle is what QueueUserAPC needs. */
+    /* _beginthreadex: the routines call the C library. Before listen(): none waits for it. */
     io = (HANDLE)_beginthreadex(NULL, 0, io_thread, NULL, 0, NULL);
     if (io == NULL) {
         print_error("_beginthreadex", "I/O thread", (int)_doserrno);
@@ -503,9 +436,7 @@ int main(int argc, char **argv)
     if (listener == INVALID_SOCKET)
         return 1;
     accept_loop(io, listener, where);
-    /* The listener is broken. The I/O thread still serves its clients and uses
-     * Winsock, so no WSACleanup() here: returning ends the process, its
-     * threads and its sockets. Lesson 06 stops them one by one instead. */
+    /* Broken. The I/O thread may be amid a client: no WSACleanup(), returning ends it all. */
     (void)closesocket(listener); /* ending anyway: an error here changes nothing */
     return 1;
 }

@@ -29,7 +29,7 @@
 #define DEFAULT_PORT 5000
 /** Loopback by default: a lab machine must not expose a server by accident. */
 #define DEFAULT_ADDRESS "127.0.0.1"
-/** Size of each connection's echo buffer: with thousands of clients it is most of the memory. */
+/** Size of each connection's echo buffer: with many clients, most of the memory. */
 #define BUFFER_SIZE (16 * 1024)
 /** Worker threads per processor: spares for a worker that blocks (a page fault, a lock). */
 #define WORKERS_PER_PROCESSOR 2
@@ -47,27 +47,17 @@ enum op {
     OP_SEND /**< a WSASend of the part of the buffer not yet sent */
 };
 
-/**
- * \brief Per-I/O data: one overlapped operation, from its post until a worker
- * dequeues its completion. The system writes into `overlapped` until then, so
- * the struct is neither reused nor freed before.
- */
+/** \brief Per-I/O data: one operation; the system writes into it until its completion is out. */
 struct io {
     enum op op; /**< what completed, for the worker's dispatch */
-    /** not first, on purpose: CONTAINING_RECORD finds the struct, a cast would not */
-    OVERLAPPED overlapped;
-    /** the part of the connection's buffer this operation fills or sends */
-    WSABUF wsabuf;
+    OVERLAPPED overlapped; /**< not first, on purpose: CONTAINING_RECORD, not a cast */
+    WSABUF wsabuf; /**< the part of the connection's buffer this operation fills or sends */
 };
 
-/**
- * \brief Per-handle data: one accepted client. Its address is the socket's
- * completion key, so every completion on the socket leads back here.
- */
+/** \brief Per-handle data: one client; its address is the socket's completion key. */
 struct connection {
     SOCKET socket; /**< the client; INVALID_SOCKET once closed */
-    /** operations posted and not yet finished; changed only with Interlocked* */
-    volatile LONG pending;
+    volatile LONG pending; /**< operations posted and not yet finished; Interlocked* only */
     DWORD received; /**< bytes the last receive put in `buffer` */
     DWORD sent; /**< of those, bytes already echoed */
     char peer[64]; /**< "client ADDRESS:PORT", for error messages */
@@ -83,11 +73,7 @@ struct server {
 // [structs]
 
 // [print_error]
-/**
- * \brief The symbolic name of the errors a student meets most, so a message
- * says `WSAEADDRINUSE` instead of only a number. Running out of memory is
- * reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
- */
+/** \brief The name of the errors met most; out of memory is ERROR_NOT_ENOUGH_MEMORY everywhere. */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
@@ -116,11 +102,7 @@ static const char *wsa_error_name(int code)
     }
 }
 
-/**
- * \brief Print one line to stderr: the call, what it was applied to, the
- * error's name, its number and the system's text for it, as in
- * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
- */
+/** \brief One line on stderr: `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage ...`. */
 static void print_error(const char *call, const char *subject, int code)
 {
     char text[256] = "";
@@ -145,12 +127,7 @@ static void print_usage(void)
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
-/**
- * \brief Read `[port [address]]`; return 0 when the command line is valid.
- *
- * The port must be a whole decimal number from 0 to 65535: atoi() would take
- * "50x0" as 50 and "-1" as -1, so strtoul() and a check of where it stopped.
- */
+/** \brief Read `[port [address]]`: 0 when valid. strtoul(): atoi() takes "50x0" as 50. */
 static int parse_options(int argc, char **argv, struct options *opts)
 {
     IN_ADDR probe;
@@ -177,12 +154,9 @@ static int parse_options(int argc, char **argv, struct options *opts)
 
 // [open_listener]
 /**
- * \brief Create the listening socket, bind it, listen, and print the
- * `listening on ADDRESS:PORT` line with the port the system really gave.
- *
- * Writes the real "ADDRESS:PORT" into \p where, for later messages. Returns
- * INVALID_SOCKET after printing which call failed. The caller owns the socket
- * and closes it.
+ * \brief Create the listening socket, bind, listen, print `listening on ADDRESS:PORT` with the
+ * real port and write it into \p where. The caller closes the socket; INVALID_SOCKET after
+ * printing the failed call.
  */
 static SOCKET open_listener(const struct options *opts, char *where, size_t where_size)
 {
@@ -198,8 +172,7 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
         print_error("socket", "", WSAGetLastError());
         return INVALID_SOCKET;
     }
-    /* On Windows SO_REUSEADDR would let a second program bind the same port
-     * and steal connections; SO_EXCLUSIVEADDRUSE makes that bind fail. */
+    /* SO_REUSEADDR would let another program steal the port; this makes its bind fail. */
     if (setsockopt(listener, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&exclusive,
                    (int)sizeof exclusive) == SOCKET_ERROR) {
         print_error("setsockopt(SO_EXCLUSIVEADDRUSE)", subject, WSAGetLastError());
@@ -224,8 +197,7 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
     }
     snprintf(where, where_size, "%s:%u", opts->address, (unsigned)ntohs(addr.sin_port));
     printf("listening on %s\n", where);
-    /* stdout is a pipe when a test runs us, so it is fully buffered: without
-     * the flush the line would sit in our buffer and the test would wait. */
+    /* A pipe when a test runs us, so fully buffered: the test would wait for the line. */
     if (fflush(stdout) != 0) {
         fprintf(stderr, "fflush(stdout): the listening line could not be written\n");
         goto fail;
@@ -248,11 +220,7 @@ static void format_peer(const SOCKADDR_IN *addr, char *out, size_t out_size)
 }
 
 // [lifetime]
-/**
- * \brief A struct io for one operation on \p data, \p len bytes, tagged \p op.
- * Freed by the worker that dequeues its completion (free_io()), or by the
- * post when the call fails. NULL when memory is short.
- */
+/** \brief A struct io for \p len bytes at \p data, or NULL; freed once its completion is out. */
 static struct io *new_io(enum op op, char *data, DWORD len)
 {
     struct io *io = calloc(1, sizeof *io); /* zeroed: a new OVERLAPPED must start all zero */
@@ -271,10 +239,7 @@ static void free_io(struct io *io)
     free(io);
 }
 
-/**
- * \brief A struct connection for the accepted socket \p client, with nothing
- * pending. From here it owns \p client: free_connection() closes it.
- */
+/** \brief A connection for \p client, nothing pending; from here it owns \p client. */
 static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_addr)
 {
     struct connection *conn = calloc(1, sizeof *conn);
@@ -286,11 +251,7 @@ static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_
     return conn;
 }
 
-/**
- * \brief Close the connection's socket, once. An operation still pending on
- * it would end with an error, but its completion would still be queued, so
- * closing never frees anything: free_connection_when_idle() does.
- */
+/** \brief Close the socket, once. Frees nothing: a pending operation still completes. */
 static void close_connection(struct connection *conn)
 {
     if (conn->socket == INVALID_SOCKET)
@@ -307,16 +268,7 @@ static void free_connection(struct connection *conn)
     free(conn);
 }
 
-/**
- * \brief One operation of \p conn is over: take it off the count, and the
- * caller that takes the last one off frees the connection. Interlocked even
- * with one operation in flight: an operation is counted by the worker that
- * posts it and uncounted by the one that dequeues its completion, often
- * another, so the poster's decrement here can meet the next handler's
- * increment or decrement, and a plain pending-- could lose one of them. A
- * handler that wants the connection to live on has posted its next
- * operation before this, so the count cannot pass through 0.
- */
+/** \brief One operation is over; the last frees \p conn (Interlocked: workers race here). */
 static void free_connection_when_idle(struct connection *conn)
 {
     if (InterlockedDecrement(&conn->pending) == 0)
@@ -325,11 +277,7 @@ static void free_connection_when_idle(struct connection *conn)
 // [lifetime]
 
 // [post_recv]
-/**
- * \brief Post one receive into the connection's whole buffer. Returns 0 when
- * it is under way (a completion will come), -1 after printing the error (no
- * completion will come: the caller closes the connection).
- */
+/** \brief Post a receive into the whole buffer: 0, or -1 after printing why (the caller closes). */
 static int post_recv(struct connection *conn)
 {
     DWORD flags = 0;
@@ -340,18 +288,14 @@ static int post_recv(struct connection *conn)
         print_error("calloc", conn->peer, ERROR_NOT_ENOUGH_MEMORY);
         return -1;
     }
-    /* Count it before the call: once the call is made, a worker may dequeue
-     * the completion and end the operation before WSARecv even returns here. */
+    /* Before the call: a worker may handle the completion before WSARecv returns. */
     InterlockedIncrement(&conn->pending);
-    /* No byte-count pointer: with an OVERLAPPED the count comes with the completion. */
     if (WSARecv(conn->socket, &io->wsabuf, 1, NULL, &flags, &io->overlapped, NULL) == 0)
-        /* done at once, but the completion is queued anyway: the worker handles it, once */
-        return 0;
+        return 0; /* done at once: the completion is queued anyway, handled there */
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
-        return 0; /* under way: the completion comes later */
-    /* Failed: no completion will come, so nothing else will free the io or uncount it. */
-    InterlockedDecrement(&conn->pending);
+        return 0; /* under way */
+    InterlockedDecrement(&conn->pending); /* failed: no completion will come */
     free_io(io);
     print_error("WSARecv", conn->peer, error);
     return -1;
@@ -359,11 +303,7 @@ static int post_recv(struct connection *conn)
 // [post_recv]
 
 // [post_send_rest]
-/**
- * \brief Post one send of what the buffer still owes the client, from
- * `sent` to `received`. Returns 0 when it is under way, -1 after printing the
- * error (the caller closes the connection).
- */
+/** \brief Post one send of what is still owed (`sent` to `received`); 0 or -1, as post_recv(). */
 static int post_send_rest(struct connection *conn)
 {
     struct io *io = new_io(OP_SEND, conn->buffer + conn->sent, conn->received - conn->sent);
@@ -375,7 +315,7 @@ static int post_send_rest(struct connection *conn)
     }
     InterlockedIncrement(&conn->pending); /* before the call, as in post_recv() */
     if (WSASend(conn->socket, &io->wsabuf, 1, NULL, 0, &io->overlapped, NULL) == 0)
-        return 0; /* done at once; its completion is still queued and handled there, once */
+        return 0; /* done at once: the completion is queued anyway, handled there */
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
         return 0; /* under way */
@@ -387,11 +327,7 @@ static int post_send_rest(struct connection *conn)
 // [post_send_rest]
 
 // [on_complete]
-/**
- * \brief A receive brought \p bytes bytes (more than 0): send them all back
- * before anything else. No receive is posted until they are sent, so a
- * receive never overwrites bytes the client has not got back yet.
- */
+/** \brief \p bytes came (more than 0): send them all back before the next receive. */
 static void on_recv_complete(struct connection *conn, DWORD bytes)
 {
     conn->received = bytes;
@@ -400,31 +336,21 @@ static void on_recv_complete(struct connection *conn, DWORD bytes)
         close_connection(conn);
 }
 
-/**
- * \brief A send took \p bytes bytes. A send may take fewer than it was given:
- * then send the rest (a worker never calls a blocking send(), it would hold a
- * thread of the pool for as long as the client does not read). When
- * everything is back with the client, receive again into the same buffer.
- */
+/** \brief A send took \p bytes, maybe fewer than given: send the rest, else receive again. */
 static void on_send_complete(struct connection *conn, DWORD bytes)
 {
     int failed;
 
     conn->sent += bytes;
     if (conn->sent < conn->received)
-        failed = post_send_rest(conn);
+        failed = post_send_rest(conn); /* never a blocking send(): it would hold a worker */
     else
         failed = post_recv(conn);
     if (failed)
         close_connection(conn);
 }
 
-/**
- * \brief An operation completed with 0 bytes. For a receive that is the
- * client's FIN: everything it sent has been echoed (a receive is only posted
- * when nothing is owed), so end our direction too and close. (A send of
- * n > 0 bytes does not complete with 0; if it did, closing would be right.)
- */
+/** \brief 0 bytes: after a receive, the client's FIN (all echoed): shut our side too, and close. */
 static void on_peer_closed(struct connection *conn, enum op op)
 {
     if (op == OP_RECV && shutdown(conn->socket, SD_SEND) == SOCKET_ERROR)
@@ -432,17 +358,11 @@ static void on_peer_closed(struct connection *conn, enum op op)
     close_connection(conn);
 }
 
-/**
- * \brief An operation failed (most often the client reset): one line on
- * stderr, close this client, the others go on. GetLastError() after the
- * dequeue holds a system status code (a reset is ERROR_NETNAME_DELETED, 64);
- * WSAGetOverlappedResult() gives the Winsock error for it (WSAECONNRESET).
- */
+/** \brief Failed (most often a reset): print the Winsock error, not the port's code; close. */
 static void on_io_failed(struct connection *conn, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
-    int error = WSAEINVAL;
+    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicted the packet */
 
     if (!WSAGetOverlappedResult(conn->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -452,11 +372,7 @@ static void on_io_failed(struct connection *conn, struct io *io)
 // [on_complete]
 
 // [handle_completion]
-/**
- * \brief Handle one dequeued completion of \p io on \p conn: the three
- * outcomes that come with an OVERLAPPED (failed, 0 bytes, n bytes), then free
- * the io and take its operation off the connection's count.
- */
+/** \brief One completion of \p io: failed, 0 bytes or n bytes; then free it and uncount it. */
 static void handle_completion(struct connection *conn, struct io *io, BOOL ok, DWORD bytes)
 {
     if (!ok)
@@ -475,11 +391,8 @@ static void handle_completion(struct connection *conn, struct io *io, BOOL ok, D
 // [worker]
 /**
  * \brief A worker thread: dequeue one completion, tell the four outcomes of
- * GetQueuedCompletionStatus apart, handle it, repeat. Any worker may get any
- * connection's completion. With one operation in flight per connection, only
- * one handler at a time changes the connection's fields; `pending` is the
- * exception, shared by the worker that posted the next operation and the
- * worker that handles it (free_connection_when_idle()).
+ * GetQueuedCompletionStatus apart, handle it, repeat. One operation in flight per connection:
+ * one handler at a time changes its fields (`pending` aside).
  */
 static unsigned __stdcall worker(void *param)
 {
@@ -493,9 +406,7 @@ static unsigned __stdcall worker(void *param)
         struct io *io;
 
         if (!ok && overlapped == NULL) {
-            /* No completion dequeued. Either the timeout passed (only with a
-             * finite timeout; this one is INFINITE) or the port itself is
-             * broken, and then nothing will ever come again. */
+            /* Nothing dequeued: a timeout (not with INFINITE) or a broken port. */
             DWORD error = GetLastError();
 
             if (error == WAIT_TIMEOUT)
@@ -506,8 +417,7 @@ static unsigned __stdcall worker(void *param)
         if (overlapped == NULL)
             /* a packet from PostQueuedCompletionStatus: nobody here posts one (lesson 06 will) */
             continue;
-        /* The key is the connection; the OVERLAPPED sits inside a struct io,
-         * and CONTAINING_RECORD steps back from it to the struct's start. */
+        /* The key is the connection; CONTAINING_RECORD finds the struct io. */
         io = CONTAINING_RECORD(overlapped, struct io, overlapped);
         handle_completion((struct connection *)key, io, ok, bytes);
     }
@@ -515,11 +425,7 @@ static unsigned __stdcall worker(void *param)
 // [worker]
 
 // [start_workers]
-/**
- * \brief Create the completion port and start 2 x processors workers on it.
- * Returns 0, or -1 after printing the failed call; the caller then ends the
- * process, which ends the workers already started (they hold nothing yet).
- */
+/** \brief Create the port and start 2 x processors workers: 0, or -1 after printing why. */
 static int start_workers(struct server *server)
 {
     SYSTEM_INFO info;
@@ -527,9 +433,7 @@ static int start_workers(struct server *server)
 
     GetSystemInfo(&info);
     count = WORKERS_PER_PROCESSOR * info.dwNumberOfProcessors;
-    /* Concurrency 0: the port lets as many workers run at once as there are
-     * processors. We start twice as many threads, so that when one blocks
-     * another is waiting to take its turn. */
+    /* Concurrency 0: as many run at once as there are processors; spares cover a blocked one. */
     server->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
     if (server->port == NULL) {
         print_error("CreateIoCompletionPort", "", (int)GetLastError());
@@ -554,11 +458,7 @@ static int start_workers(struct server *server)
 // [start_workers]
 
 // [start_connection]
-/**
- * \brief Give an accepted socket to the workers: wrap it in a connection,
- * associate it with the port (the connection's address as its key) and post
- * its first receive. A failure closes this client only. Owns \p client.
- */
+/** \brief Make \p client a connection on the port, post its receive; a failure closes it. */
 static void start_connection(const struct server *server, SOCKET client,
                              const SOCKADDR_IN *peer_addr)
 {
@@ -584,11 +484,7 @@ static void start_connection(const struct server *server, SOCKET client,
 // [start_connection]
 
 // [accept_loop]
-/**
- * \brief Whether an accept() error means the listening socket itself is
- * broken. Everything else (a client that reset or gave up before we took it,
- * a short-lived lack of sockets or buffers) is one connection's problem.
- */
+/** \brief Whether an accept() error means the listening socket, not one client, is broken. */
 static int listener_is_broken(int error)
 {
     return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||
@@ -613,8 +509,7 @@ static void accept_loop(const struct server *server, SOCKET listener, const char
             print_error("accept", where, error);
             if (listener_is_broken(error))
                 return;
-            /* Out of sockets or buffers: give the system a moment instead of
-             * spinning on the same error. */
+            /* Out of sockets or buffers: a moment's pause, not a spin on the same error. */
             if (error == WSAEMFILE || error == WSAENOBUFS)
                 Sleep(100);
             continue;

@@ -1,32 +1,11 @@
 /**
  * \file
- * \brief Lesson 06: the AcceptEx echo server of lesson 05, stopped cleanly on
- * Ctrl+C or Ctrl+Break, with nothing left allocated.
+ * \brief Lesson 06: lesson 05's AcceptEx server, stopped cleanly on Ctrl+C or Ctrl+Break.
  *
- * Abstract. As in lesson 05: one completion port, 2 x processors workers,
- * ACCEPTS_POSTED zero-byte AcceptEx posted on the listening socket (its key:
- * the struct listener), one struct connection per client (per-handle data,
- * its key), one struct io per operation (per-I/O data, holding the OVERLAPPED
- * and an op tag). The workers now dequeue up to COMPLETIONS_PER_DEQUEUE
- * completions at a time with GetQueuedCompletionStatusEx.
- *
- * Ownership. As in lesson 05: a struct io is freed by the worker that dequeues
- * its completion (or by its post, when the call failed); an accept socket
- * belongs to its io until the accept completes; a connection is freed by the
- * worker that ends its last operation, after its socket was closed. New: every
- * allocation and free of a connection or an io is counted in
- * `shared.live_objects`, and every live connection is on `shared.connections`,
- * so that the main thread can cancel them.
- *
- * Stopping. The console handler only sets an event. The main thread, which
- * waits on it, then stops: with `shared.posting` held exclusive (no post or
- * close half-done on any worker) it sets `stopping` and calls CancelIoEx on
- * the listening socket and on every connection's socket. From then on no
- * handler posts anything: each cancelled or late completion closes its
- * connection or its accept socket and frees its io. When the last object is
- * freed, `shared.drained` is set; the main thread (waiting at most
- * DRAIN_TIMEOUT_MS) posts one exit packet per worker, joins them, closes and
- * frees the rest, prints the summary line and returns 0.
+ * Abstract. As in lesson 05 (struct connection per client, the key; struct io per operation,
+ * freed by the worker that dequeues it), plus: every object counted in `shared.live_objects`,
+ * every connection on `shared.connections`. Ctrl+C sets an event; main cancels everything,
+ * waits until the count is 0, posts one exit packet per worker, joins them, prints a summary.
  */
 /** Leave the rarely used parts of windows.h out (among them the old winsock.h). */
 #define WIN32_LEAN_AND_MEAN
@@ -47,22 +26,19 @@
 #define DEFAULT_PORT 5000
 /** Loopback by default: a lab machine must not expose a server by accident. */
 #define DEFAULT_ADDRESS "127.0.0.1"
-/** Size of each connection's echo buffer: with thousands of clients it is most of the memory. */
+/** Size of each connection's echo buffer: with many clients, most of the memory. */
 #define BUFFER_SIZE (16 * 1024)
 /** Worker threads per processor: spares for a worker that blocks (a page fault, a lock). */
 #define WORKERS_PER_PROCESSOR 2
-/** Accepts kept posted: each completion is replaced, so a client that connects finds one waiting.
- */
+/** Accepts kept posted: each completion is replaced, so a client finds one waiting. */
 #define ACCEPTS_POSTED 256
 /** The most accepts under way while a burst outruns the replacements (FD_ACCEPT asks for more). */
 #define ACCEPTS_POSTED_MAX 4096
 /** Bytes AcceptEx waits for before it completes: none, so a silent client cannot hold an accept. */
 #define ACCEPT_RECEIVE_SIZE 0
-/** Room AcceptEx needs for one address: the largest sockaddr it may write (IPv4 here) plus 16, as
- * its documentation requires. */
+/** Room AcceptEx needs for one address: the sockaddr plus 16 bytes, as documented. */
 #define ACCEPT_ADDRESS_SIZE ((DWORD)sizeof(SOCKADDR_IN) + 16)
-/** How often the main thread posts the accepts that could not be replaced (out of sockets or
- * memory). */
+/** How often the main thread posts the accepts that could not be replaced (no socket or memory). */
 #define TOP_UP_INTERVAL_MS 1000
 /** Completions a worker takes from the port in one call: fewer kernel transitions under load. */
 #define COMPLETIONS_PER_DEQUEUE 16
@@ -82,50 +58,34 @@ struct options {
 // [structs]
 /** \brief What an operation was: the OVERLAPPED alone cannot say, the tag in its struct io does. */
 enum op {
-    /** an AcceptEx on the listening socket; its key is the listener, not a connection */
-    OP_ACCEPT,
+    OP_ACCEPT, /**< an AcceptEx on the listening socket; its key is the listener */
     OP_RECV, /**< a WSARecv into the connection's buffer */
     OP_SEND /**< a WSASend of the part of the buffer not yet sent */
 };
 
-/**
- * \brief Per-I/O data: one overlapped operation, from its post until a worker
- * dequeues its completion. The system writes into `overlapped` until then, so
- * the struct is neither reused nor freed before.
- */
+/** \brief Per-I/O data: one operation; the system writes into it until its completion is out. */
 struct io {
     enum op op; /**< what completed, for the worker's dispatch */
-    /** not first, on purpose: CONTAINING_RECORD finds the struct, a cast would not */
-    OVERLAPPED overlapped;
-    /** OP_RECV, OP_SEND: the part of the connection's buffer this operation fills or sends */
-    WSABUF wsabuf;
-    /** OP_ACCEPT: the socket AcceptEx makes the client's; this io owns it until then */
-    SOCKET accepted;
+    OVERLAPPED overlapped; /**< not first, on purpose: CONTAINING_RECORD, not a cast */
+    WSABUF wsabuf; /**< OP_RECV, OP_SEND: the part of the buffer this operation fills or sends */
+    SOCKET accepted; /**< OP_ACCEPT: the client's socket to be; this io owns it until then */
     /** OP_ACCEPT: where AcceptEx writes the local and remote addresses */
     char addresses[ACCEPT_RECEIVE_SIZE + 2 * ACCEPT_ADDRESS_SIZE];
 };
 
-/**
- * \brief Per-handle data: one accepted client. Its address is the socket's
- * completion key, so every completion on the socket leads back here.
- */
+/** \brief Per-handle data: one client; its address is the socket's completion key. */
 struct connection {
     SOCKET socket; /**< the client; INVALID_SOCKET once closed */
-    /** operations posted and not yet finished; changed only with Interlocked* */
-    volatile LONG pending;
+    volatile LONG pending; /**< operations posted and not yet finished; Interlocked* only */
     DWORD received; /**< bytes the last receive put in `buffer` */
     DWORD sent; /**< of those, bytes already echoed */
     char peer[64]; /**< "client ADDRESS:PORT", for error messages */
-    /** the previous connection on `shared.connections` (the list the cancel pass walks) */
-    struct connection *prev;
-    struct connection *next; /**< the next one on that list */
+    struct connection *prev; /**< the previous one on `shared.connections` */
+    struct connection *next; /**< the next one on `shared.connections` */
     char buffer[BUFFER_SIZE]; /**< raw bytes, not a string: no NUL at the end, NULs inside */
 };
 
-/**
- * \brief The listening socket and what accepting on it needs. Its address is
- * the listening socket's completion key: a packet with this key is an accept.
- */
+/** \brief The listening socket and its AcceptEx; its address is the socket's completion key. */
 struct listener {
     SOCKET socket; /**< the listening socket, associated with the port */
     LPFN_ACCEPTEX accept_ex; /**< AcceptEx, as the socket's provider gave it */
@@ -135,42 +95,29 @@ struct listener {
     char where[64]; /**< "ADDRESS:PORT", for error messages */
 };
 
-/** \brief What the main thread and the workers share: the port, the listener (and, for main, the
- * workers). */
+/** \brief What the main thread and the workers share. */
 struct server {
-    /** the completion port; the listener and every client socket are associated with it */
-    HANDLE port;
+    HANDLE port; /**< the completion port; the listener and every client are associated */
     HANDLE *workers; /**< the worker threads' handles */
     DWORD worker_count; /**< how many workers run */
-    /** the listening socket; its address is that socket's completion key */
-    struct listener listener;
+    struct listener listener; /**< the listening socket and its AcceptEx */
 };
 
-/**
- * \brief What stopping needs everywhere: the console handler gets nothing but
- * the signal's type, and every allocation and post, wherever it runs, must
- * count or check. The program's one global, `shared`.
- */
+/** \brief What stopping needs everywhere; global: the console handler gets only the signal. */
 struct shared {
-    /** manual-reset event: set by the console handler, waited on by main */
-    HANDLE stop_requested;
-    /** 1 from the cancel pass on: nothing new is posted; set under `posting` */
-    volatile LONG stopping;
-    /** shared while a worker handles a completion; exclusive for the cancel pass */
-    SRWLOCK posting;
-    /** TLS slot: the error lines of the handler on this thread, printed after it */
-    DWORD held_lines;
-    /** manual-reset event: set when the last object is freed while stopping */
-    HANDLE drained;
+    HANDLE stop_requested; /**< manual-reset event: set by the console handler */
+    volatile LONG stopping; /**< 1 from the cancel pass on: nothing new is posted */
+    SRWLOCK posting; /**< shared while a worker handles a completion; exclusive to cancel */
+    DWORD held_lines; /**< TLS slot: the error lines of this thread's handler */
+    HANDLE drained; /**< manual-reset event: set when the last object is freed while stopping */
     volatile LONG live_objects; /**< struct connection and struct io allocated and not yet freed */
-    /** connections accepted; counted before start_connection(), which can still fail */
-    volatile LONG served;
+    volatile LONG served; /**< connections accepted */
     volatile LONG64 echoed; /**< bytes the completed sends moved */
     CRITICAL_SECTION list_lock; /**< guards `connections` and each connection's prev/next */
     struct connection *connections; /**< every live connection, newest first */
 };
 
-/** The one global: see struct shared for why it cannot be a parameter. */
+/** The one global (see struct shared). */
 static struct shared shared = {.held_lines = TLS_OUT_OF_INDEXES};
 // [structs]
 
@@ -178,11 +125,7 @@ static struct shared shared = {.held_lines = TLS_OUT_OF_INDEXES};
 static void handle_accept(struct server *server, struct io *io, BOOL ok);
 
 // [print_error]
-/**
- * \brief The symbolic name of the errors a student meets most, so a message
- * says `WSAEADDRINUSE` instead of only a number. Running out of memory is
- * reported the same way everywhere: the allocating call, ERROR_NOT_ENOUGH_MEMORY.
- */
+/** \brief The name of the errors met most; out of memory is ERROR_NOT_ENOUGH_MEMORY everywhere. */
 static const char *wsa_error_name(int code)
 {
     switch (code) {
@@ -211,12 +154,7 @@ static const char *wsa_error_name(int code)
     }
 }
 
-/**
- * \brief Print one line to stderr: the call, what it was applied to, the
- * error's name, its number and the system's text for it, as in
- * `bind 127.0.0.1:5000: WSAEADDRINUSE (10048): Only one usage of ...`.
- * Inside a handler the line is held and printed once the handler is over.
- */
+/** \brief One line on stderr, as in lesson 05, but held while a handler runs (handle_entry()). */
 static void print_error(const char *call, const char *subject, int code)
 {
     char text[256] = "";
@@ -248,12 +186,7 @@ static void print_usage(void)
             PROGRAM, DEFAULT_PORT, DEFAULT_ADDRESS);
 }
 
-/**
- * \brief Read `[port [address]]`; return 0 when the command line is valid.
- *
- * The port must be a whole decimal number from 0 to 65535: atoi() would take
- * "50x0" as 50 and "-1" as -1, so strtoul() and a check of where it stopped.
- */
+/** \brief Read `[port [address]]`: 0 when valid. strtoul(): atoi() takes "50x0" as 50. */
 static int parse_options(int argc, char **argv, struct options *opts)
 {
     IN_ADDR probe;
@@ -280,12 +213,9 @@ static int parse_options(int argc, char **argv, struct options *opts)
 
 // [open_listener]
 /**
- * \brief Create the listening socket, bind it, listen, and print the
- * `listening on ADDRESS:PORT` line with the port the system really gave.
- *
- * Writes the real "ADDRESS:PORT" into \p where, for later messages. Returns
- * INVALID_SOCKET after printing which call failed. The caller owns the socket
- * and closes it.
+ * \brief Create the listening socket, bind, listen, print `listening on ADDRESS:PORT` with the
+ * real port and write it into \p where. The caller closes the socket; INVALID_SOCKET after
+ * printing the failed call.
  */
 static SOCKET open_listener(const struct options *opts, char *where, size_t where_size)
 {
@@ -301,8 +231,7 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
         print_error("socket", "", WSAGetLastError());
         return INVALID_SOCKET;
     }
-    /* On Windows SO_REUSEADDR would let a second program bind the same port
-     * and steal connections; SO_EXCLUSIVEADDRUSE makes that bind fail. */
+    /* SO_REUSEADDR would let another program steal the port; this makes its bind fail. */
     if (setsockopt(listener, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&exclusive,
                    (int)sizeof exclusive) == SOCKET_ERROR) {
         print_error("setsockopt(SO_EXCLUSIVEADDRUSE)", subject, WSAGetLastError());
@@ -327,8 +256,7 @@ static SOCKET open_listener(const struct options *opts, char *where, size_t wher
     }
     snprintf(where, where_size, "%s:%u", opts->address, (unsigned)ntohs(addr.sin_port));
     printf("listening on %s\n", where);
-    /* stdout is a pipe when a test runs us, so it is fully buffered: without
-     * the flush the line would sit in our buffer and the test would wait. */
+    /* A pipe when a test runs us, so fully buffered: the test would wait for the line. */
     if (fflush(stdout) != 0) {
         fprintf(stderr, "fflush(stdout): the listening line could not be written\n");
         goto fail;
@@ -357,24 +285,14 @@ static void object_born(void)
     InterlockedIncrement(&shared.live_objects);
 }
 
-/**
- * \brief Count a struct connection or struct io just freed. While stopping,
- * the free that leaves none wakes the main thread. (The main thread sets
- * `stopping` before it reads the count, and both are Interlocked: either it
- * sees 0, or this sees `stopping`.)
- */
+/** \brief Count a free; while stopping, the last wakes main (which sets `stopping`, then reads). */
 static void object_freed(void)
 {
     if (InterlockedDecrement(&shared.live_objects) == 0 && shared.stopping)
-        /* cannot fail on a valid event; the main thread's wait is bounded anyway */
-        (void)SetEvent(shared.drained);
+        (void)SetEvent(shared.drained); /* cannot fail; main's wait is bounded anyway */
 }
 
-/**
- * \brief A struct io for one operation on \p data, \p len bytes, tagged \p op.
- * Freed by the worker that dequeues its completion (free_io()), or by the
- * post when the call fails. NULL when memory is short.
- */
+/** \brief A struct io for \p len bytes at \p data, or NULL; freed once its completion is out. */
 static struct io *new_io(enum op op, char *data, DWORD len)
 {
     struct io *io = calloc(1, sizeof *io); /* zeroed: a new OVERLAPPED must start all zero */
@@ -389,25 +307,16 @@ static struct io *new_io(enum op op, char *data, DWORD len)
     return io;
 }
 
-/**
- * \brief Free a struct io whose completion has been dequeued (or whose post
- * failed). An accept socket it still owns (the accept failed, or nobody took
- * the client) is closed with it.
- */
+/** \brief Free a struct io that is done, and the accept socket it still owns, if any. */
 static void free_io(struct io *io)
 {
     if (io->accepted != INVALID_SOCKET)
-        /* never connected to anyone, or already failing: nothing to report */
-        (void)closesocket(io->accepted);
+        (void)closesocket(io->accepted); /* nobody's client, or already failing: no report */
     free(io);
     object_freed();
 }
 
-/**
- * \brief A struct connection for the accepted socket \p client, with nothing
- * pending, on the list of live connections. From here it owns \p client:
- * free_connection() closes it.
- */
+/** \brief A listed connection for \p client, nothing pending; from here it owns \p client. */
 static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_addr)
 {
     struct connection *conn = calloc(1, sizeof *conn);
@@ -426,11 +335,7 @@ static struct connection *new_connection(SOCKET client, const SOCKADDR_IN *peer_
     return conn;
 }
 
-/**
- * \brief Close the connection's socket, once. An operation still pending on
- * it would end with an error, but its completion would still be queued, so
- * closing never frees anything: free_connection_when_idle() does.
- */
+/** \brief Close the socket, once. Frees nothing: a pending operation still completes. */
 static void close_connection(struct connection *conn)
 {
     if (conn->socket == INVALID_SOCKET)
@@ -440,10 +345,7 @@ static void close_connection(struct connection *conn)
     conn->socket = INVALID_SOCKET;
 }
 
-/**
- * \brief Close the socket if still open, take the connection off the list and
- * free it. Only with nothing pending.
- */
+/** \brief Close the socket if still open, unlist and free the connection. Only when idle. */
 static void free_connection(struct connection *conn)
 {
     close_connection(conn);
@@ -459,16 +361,7 @@ static void free_connection(struct connection *conn)
     object_freed(); /* last: the count reaches 0 only when the memory is really gone */
 }
 
-/**
- * \brief One operation of \p conn is over: take it off the count, and the
- * caller that takes the last one off frees the connection. Interlocked even
- * with one operation in flight: an operation is counted by the worker that
- * posts it and uncounted by the one that dequeues its completion, often
- * another, so the poster's decrement here can meet the next handler's
- * increment or decrement, and a plain pending-- could lose one of them. A
- * handler that wants the connection to live on has posted its next
- * operation before this, so the count cannot pass through 0.
- */
+/** \brief One operation is over; the last frees \p conn (Interlocked: workers race here). */
 static void free_connection_when_idle(struct connection *conn)
 {
     if (InterlockedDecrement(&conn->pending) == 0)
@@ -477,20 +370,14 @@ static void free_connection_when_idle(struct connection *conn)
 // [lifetime]
 
 // [post_recv]
-/**
- * \brief Post one receive into the connection's whole buffer. Returns 0 when
- * it is under way (a completion will come), -1 after printing the error, or
- * without a word when the server is stopping (no completion will come: the
- * caller closes the connection). The caller holds `shared.posting` shared.
- */
+/** \brief Post a receive into the whole buffer: 0, or -1 on an error or when stopping. */
 static int post_recv(struct connection *conn)
 {
     DWORD flags = 0;
     struct io *io;
     int error;
 
-    /* Stopping: post nothing new, quietly (the cancel pass may be over). The
-     * worker holds `posting` shared, so `stopping` cannot change under it. */
+    /* Stopping: post nothing, quietly. `posting` is held shared: `stopping` cannot change. */
     if (shared.stopping)
         return -1;
     io = new_io(OP_RECV, conn->buffer, (DWORD)sizeof conn->buffer);
@@ -498,18 +385,14 @@ static int post_recv(struct connection *conn)
         print_error("calloc", conn->peer, ERROR_NOT_ENOUGH_MEMORY);
         return -1;
     }
-    /* Count it before the call: once the call is made, a worker may dequeue
-     * the completion and end the operation before WSARecv even returns here. */
+    /* Before the call: a worker may handle the completion before WSARecv returns. */
     InterlockedIncrement(&conn->pending);
-    /* No byte-count pointer: with an OVERLAPPED the count comes with the completion. */
     if (WSARecv(conn->socket, &io->wsabuf, 1, NULL, &flags, &io->overlapped, NULL) == 0)
-        /* done at once, but the completion is queued anyway: the worker handles it, once */
-        return 0;
+        return 0; /* done at once: the completion is queued anyway, handled there */
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
-        return 0; /* under way: the completion comes later */
-    /* Failed: no completion will come, so nothing else will free the io or uncount it. */
-    InterlockedDecrement(&conn->pending);
+        return 0; /* under way */
+    InterlockedDecrement(&conn->pending); /* failed: no completion will come */
     free_io(io);
     print_error("WSARecv", conn->peer, error);
     return -1;
@@ -517,11 +400,7 @@ static int post_recv(struct connection *conn)
 // [post_recv]
 
 // [post_send_rest]
-/**
- * \brief Post one send of what the buffer still owes the client, from
- * `sent` to `received`. Returns 0 when it is under way, -1 after printing the
- * error or when stopping (the caller closes the connection).
- */
+/** \brief Post one send of what is still owed (`sent` to `received`); 0 or -1, as post_recv(). */
 static int post_send_rest(struct connection *conn)
 {
     struct io *io;
@@ -536,7 +415,7 @@ static int post_send_rest(struct connection *conn)
     }
     InterlockedIncrement(&conn->pending); /* before the call, as in post_recv() */
     if (WSASend(conn->socket, &io->wsabuf, 1, NULL, 0, &io->overlapped, NULL) == 0)
-        return 0; /* done at once; its completion is still queued and handled there, once */
+        return 0; /* done at once: the completion is queued anyway, handled there */
     error = WSAGetLastError();
     if (error == WSA_IO_PENDING)
         return 0; /* under way */
@@ -548,11 +427,7 @@ static int post_send_rest(struct connection *conn)
 // [post_send_rest]
 
 // [on_complete]
-/**
- * \brief A receive brought \p bytes bytes (more than 0): send them all back
- * before anything else. No receive is posted until they are sent, so a
- * receive never overwrites bytes the client has not got back yet.
- */
+/** \brief \p bytes came (more than 0): send them all back before the next receive. */
 static void on_recv_complete(struct connection *conn, DWORD bytes)
 {
     conn->received = bytes;
@@ -561,31 +436,21 @@ static void on_recv_complete(struct connection *conn, DWORD bytes)
         close_connection(conn);
 }
 
-/**
- * \brief A send took \p bytes bytes. A send may take fewer than it was given:
- * then send the rest (a worker never calls a blocking send(), it would hold a
- * thread of the pool for as long as the client does not read). When
- * everything is back with the client, receive again into the same buffer.
- */
+/** \brief A send took \p bytes, maybe fewer than given: send the rest, else receive again. */
 static void on_send_complete(struct connection *conn, DWORD bytes)
 {
     int failed;
 
     conn->sent += bytes;
     if (conn->sent < conn->received)
-        failed = post_send_rest(conn);
+        failed = post_send_rest(conn); /* never a blocking send(): it would hold a worker */
     else
         failed = post_recv(conn);
     if (failed)
         close_connection(conn);
 }
 
-/**
- * \brief An operation completed with 0 bytes. For a receive that is the
- * client's FIN: everything it sent has been echoed (a receive is only posted
- * when nothing is owed), so end our direction too and close. (A send of
- * n > 0 bytes does not complete with 0; if it did, closing would be right.)
- */
+/** \brief 0 bytes: after a receive, the client's FIN (all echoed): shut our side too, and close. */
 static void on_peer_closed(struct connection *conn, enum op op)
 {
     if (op == OP_RECV && shutdown(conn->socket, SD_SEND) == SOCKET_ERROR)
@@ -593,17 +458,11 @@ static void on_peer_closed(struct connection *conn, enum op op)
     close_connection(conn);
 }
 
-/**
- * \brief An operation failed (most often the client reset): one line on
- * stderr, close this client, the others go on. GetLastError() after the
- * dequeue holds a system status code (a reset is ERROR_NETNAME_DELETED, 64);
- * WSAGetOverlappedResult() gives the Winsock error for it (WSAECONNRESET).
- */
+/** \brief Failed (most often a reset): print the Winsock error, not the port's code; close. */
 static void on_io_failed(struct connection *conn, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
-    int error = WSAEINVAL;
+    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicted the packet */
 
     if (!WSAGetOverlappedResult(conn->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -615,12 +474,7 @@ static void on_io_failed(struct connection *conn, struct io *io)
 // [on_complete]
 
 // [handle_completion]
-/**
- * \brief Handle one dequeued completion of \p io on \p conn: the three
- * outcomes that come with an OVERLAPPED (failed, 0 bytes, n bytes), then free
- * the io and take its operation off the connection's count. A send's bytes
- * count as echoed, also those of a send that then failed: they were sent.
- */
+/** \brief One completion of \p io: failed, 0 or n bytes; free it, uncount it; count sends. */
 static void handle_completion(struct connection *conn, struct io *io, BOOL ok, DWORD bytes)
 {
     if (io->op == OP_SEND)
@@ -639,34 +493,20 @@ static void handle_completion(struct connection *conn, struct io *io, BOOL ok, D
 // [handle_completion]
 
 // [worker]
-/**
- * \brief Handle one completion taken from the port, not an exit packet. The
- * key says the listener or a connection, the OVERLAPPED leads to the struct
- * io, and its Internal field holds the operation's status. Holds
- * `shared.posting` shared meanwhile, so that the cancel pass never meets a
- * post or a close half done.
- */
+/** \brief A completion (not an exit packet), with `posting` shared: see cancel_everything(). */
 static void handle_entry(struct server *server, const OVERLAPPED_ENTRY *entry)
 {
-    /* ULONG_PTR, not DWORD: it holds a pointer, 64 bits on x64 */
-    ULONG_PTR key = entry->lpCompletionKey;
-    /* The OVERLAPPED sits inside a struct io; CONTAINING_RECORD steps back to the struct's start.
-     */
+    ULONG_PTR key = entry->lpCompletionKey; /* ULONG_PTR, not DWORD: a pointer is 64 bits */
     struct io *io = CONTAINING_RECORD(entry->lpOverlapped, struct io, overlapped);
-    /* No BOOL per completion here: the status is the NTSTATUS the system
-     * wrote into Internal, a success when not negative (NT_SUCCESS). Internal
-     * is documented as reserved for the system; the documented way is
-     * WSAGetOverlappedResult(), which the failure handlers still call to
-     * name the error. */
+    /* No BOOL per entry: Internal holds the NTSTATUS, a success when not negative. The failure
+     * handlers still ask WSAGetOverlappedResult(), the documented way, for the error. */
     BOOL ok = (LONG)entry->lpOverlapped->Internal >= 0;
     char held[HELD_LINES_SIZE] = "";
 
-    /* The handler's error lines wait in `held` until the lock is let go: a
-     * stderr that blocks would otherwise stall the cancel pass for ever. */
+    /* Error lines wait until the lock is let go: a blocked stderr must not stall the cancel. */
     (void)TlsSetValue(shared.held_lines, held); /* set up by start_shared(): cannot fail */
     AcquireSRWLockShared(&shared.posting);
-    /* The key first, the bytes after: an accept completes with 0 bytes
-     * too (it receives none), and that is a new client, not a FIN. */
+    /* The key first: an accept completes with 0 bytes too, a new client, not a FIN. */
     if (key == (ULONG_PTR)&server->listener)
         handle_accept(server, io, ok);
     else
@@ -677,15 +517,7 @@ static void handle_entry(struct server *server, const OVERLAPPED_ENTRY *entry)
         fprintf(stderr, "%s", held);
 }
 
-/**
- * \brief A worker thread: dequeue up to COMPLETIONS_PER_DEQUEUE completions
- * in one call, tell the outcomes apart, handle each, repeat; end on an exit
- * packet. Any worker may get any connection's completion, and any worker may
- * complete an accept. With one operation in flight per connection, only one
- * handler at a time changes the connection's fields; `pending` is the
- * exception, shared by the worker that posted the next operation and the
- * worker that handles it (free_connection_when_idle()).
- */
+/** \brief A worker: dequeue up to COMPLETIONS_PER_DEQUEUE at once; end on an exit packet. */
 static unsigned __stdcall worker(void *param)
 {
     struct server *server = param;
@@ -696,8 +528,7 @@ static unsigned __stdcall worker(void *param)
 
         if (!GetQueuedCompletionStatusEx(server->port, entries, COMPLETIONS_PER_DEQUEUE, &count,
                                          INFINITE, FALSE)) {
-            /* Nothing dequeued. Either the timeout passed (only with a finite
-             * timeout; this one is INFINITE) or the port itself is broken. */
+            /* Nothing dequeued: a timeout (not with INFINITE) or a broken port. */
             DWORD error = GetLastError();
 
             if (error == WAIT_TIMEOUT)
@@ -713,8 +544,7 @@ static unsigned __stdcall worker(void *param)
         }
         if (exits == 0)
             continue;
-        /* One exit packet is this worker's; any more it took in the same batch
-         * belong to other workers, who would otherwise wait for ever. */
+        /* One exit packet is ours; put back the others' it took, or they would wait for ever. */
         for (; exits > 1; exits--)
             if (!PostQueuedCompletionStatus(server->port, 0, 0, NULL))
                 print_error("PostQueuedCompletionStatus", "exit packet", (int)GetLastError());
@@ -724,11 +554,7 @@ static unsigned __stdcall worker(void *param)
 // [worker]
 
 // [start_workers]
-/**
- * \brief Create the completion port and start 2 x processors workers on it.
- * Returns 0, or -1 after printing the failed call; the caller then ends the
- * process, which ends the workers already started (they hold nothing yet).
- */
+/** \brief Create the port and start 2 x processors workers: 0, or -1 after printing why. */
 static int start_workers(struct server *server)
 {
     SYSTEM_INFO info;
@@ -737,11 +563,8 @@ static int start_workers(struct server *server)
     GetSystemInfo(&info);
     count = WORKERS_PER_PROCESSOR * info.dwNumberOfProcessors;
     if (count > MAXIMUM_WAIT_OBJECTS - 2)
-        /* main waits on them, the stop and the backlog event in one call */
-        count = MAXIMUM_WAIT_OBJECTS - 2;
-    /* Concurrency 0: the port lets as many workers run at once as there are
-     * processors. We start twice as many threads, so that when one blocks
-     * another is waiting to take its turn. */
+        count = MAXIMUM_WAIT_OBJECTS - 2; /* main waits on them, the stop and backlog events */
+    /* Concurrency 0: as many run at once as there are processors; spares cover a blocked one. */
     server->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
     if (server->port == NULL) {
         print_error("CreateIoCompletionPort", "", (int)GetLastError());
@@ -766,12 +589,7 @@ static int start_workers(struct server *server)
 // [start_workers]
 
 // [start_connection]
-/**
- * \brief Give an accepted socket to the workers: wrap it in a connection,
- * associate it with the port (the connection's address as its key) and post
- * its first receive. A failure closes this client only. Owns \p client.
- * Called by the worker that completed the accept.
- */
+/** \brief Make \p client a connection on the port, post its receive; a failure closes it. */
 static void start_connection(const struct server *server, SOCKET client,
                              const SOCKADDR_IN *peer_addr)
 {
@@ -792,19 +610,12 @@ static void start_connection(const struct server *server, SOCKET client,
         free_connection(conn); /* the post failed: nothing is pending, nothing else knows it */
         return;
     }
-    /* From here the connection belongs to whichever worker dequeues its
-     * completion: it may already be freed. */
+    /* From here the connection belongs to the workers: it may already be freed. */
 }
 // [start_connection]
 
 // [load_accept_functions]
-/**
- * \brief Ask the listening socket's provider for AcceptEx and
- * GetAcceptExSockaddrs. They are Microsoft extensions, not part of Winsock
- * proper: the pointers come from the provider that runs this socket, so no
- * mswsock library is linked and the calls skip its lookup on every call.
- * Returns 0, or -1 after printing the failed call.
- */
+/** \brief Get AcceptEx and GetAcceptExSockaddrs from the socket's provider (no mswsock.lib). */
 static int load_accept_functions(struct listener *listener)
 {
     GUID accept_ex_id = WSAID_ACCEPTEX;
@@ -828,22 +639,14 @@ static int load_accept_functions(struct listener *listener)
 // [load_accept_functions]
 
 // [post_accept]
-/**
- * \brief Whether an accept error means the listening socket itself is
- * broken. Everything else (a client that reset or gave up before we took it,
- * a short-lived lack of sockets or buffers) is one connection's problem.
- */
+/** \brief Whether an accept error means the listening socket, not one client, is broken. */
 static int listener_is_broken(int error)
 {
     return error == WSAENOTSOCK || error == WSAEINVAL || error == WSAEFAULT ||
            error == WSANOTINITIALISED || error == WSAENETDOWN;
 }
 
-/**
- * \brief Post one AcceptEx on the listening socket, with a new socket for the
- * client it will accept. Returns 0 when it is under way (a completion will
- * come), or the error after printing it (nothing is pending then).
- */
+/** \brief Post one AcceptEx with a new socket: 0 when under way, else the error (printed). */
 static int post_accept(struct listener *listener)
 {
     DWORD unused = 0;
@@ -854,8 +657,7 @@ static int post_accept(struct listener *listener)
         print_error("calloc", listener->where, ERROR_NOT_ENOUGH_MEMORY);
         return WSAENOBUFS;
     }
-    /* The client's socket exists before the client: overlapped, like the
-     * listener. The io owns it; when the accept completes, the connection does. */
+    /* The client's socket exists before the client; the io owns it until the accept completes. */
     io->accepted = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
     if (io->accepted == INVALID_SOCKET) {
         error = WSAGetLastError();
@@ -863,9 +665,7 @@ static int post_accept(struct listener *listener)
         free_io(io);
         return error;
     }
-    /* dwReceiveDataLength 0: complete as soon as a client connects. With a
-     * receive buffer, a client that connects and says nothing would hold
-     * this accept for as long as it likes. */
+    /* Receive length 0: done when a client connects; a silent client cannot hold the accept. */
     if (listener->accept_ex(listener->socket, io->accepted, io->addresses, ACCEPT_RECEIVE_SIZE,
                             ACCEPT_ADDRESS_SIZE, ACCEPT_ADDRESS_SIZE, &unused, &io->overlapped))
         return 0; /* a client was waiting: done at once, but the completion is queued anyway */
@@ -877,15 +677,7 @@ static int post_accept(struct listener *listener)
     return error;
 }
 
-/**
- * \brief Post accepts until \p wanted are under way. Each slot is taken
- * on the count before its post (a worker may complete it at once) and given
- * back if the post fails. A client that reset before we took it costs one
- * retry; a lack of sockets or memory stops here, and the main thread tries
- * again a second later (retrying now would spin on the same error). Posts
- * nothing once the server is stopping. Returns -1 only when the listening
- * socket is broken.
- */
+/** \brief Post accepts until \p wanted are under way: -1 only when the listener is broken. */
 static int top_up_accepts(struct listener *listener, LONG wanted)
 {
     while (InterlockedIncrement(&listener->posted) <= wanted) {
@@ -900,22 +692,17 @@ static int top_up_accepts(struct listener *listener, LONG wanted)
         InterlockedDecrement(&listener->posted); /* that one is not pending */
         if (error == WSAECONNRESET)
             continue; /* that client is gone, the next one is not */
-        return listener_is_broken(error) ? -1 : 0;
+        return listener_is_broken(error) ? -1 : 0; /* else the main thread's tick retries */
     }
-    /* The increment that found the count full was only a test: give it back.
-     * While it is out, another thread topping up at the same moment may see
-     * the count full and stop one short; the next completion or tick posts
-     * the missing accept. */
+    /* That increment was only a test. A thread that saw it may stop one short: the next
+     * completion or tick posts the missing accept. */
     InterlockedDecrement(&listener->posted);
     return 0;
 }
 // [post_accept]
 
 // [on_accept]
-/**
- * \brief An accept completed with a client in the io's socket: make it a
- * full socket, learn the peer's address, and hand it to a new connection.
- */
+/** \brief An accept completed: make the io's socket a full one and hand it to a connection. */
 static void on_accept_complete(struct server *server, struct io *io)
 {
     struct listener *listener = &server->listener;
@@ -926,8 +713,7 @@ static void on_accept_complete(struct server *server, struct io *io)
 
     if (shared.stopping)
         return; /* no new clients once stopping: free_io() closes the socket */
-    /* Without it the socket has not taken on the listener's properties:
-     * getpeername() fails with WSAENOTCONN, and on Windows shutdown() can too. */
+    /* Without it getpeername() fails with WSAENOTCONN, and on Windows shutdown() can too. */
     if (setsockopt(client, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (const char *)&listener->socket,
                    (int)sizeof listener->socket) == SOCKET_ERROR) {
         print_error("setsockopt(SO_UPDATE_ACCEPT_CONTEXT)", listener->where, WSAGetLastError());
@@ -944,16 +730,11 @@ static void on_accept_complete(struct server *server, struct io *io)
     start_connection(server, client, &peer_addr);
 }
 
-/**
- * \brief An accept failed. Most often a client reset before the accept
- * completed (under Wine that reads as WSAECONNRESET, from
- * ERROR_NETNAME_DELETED): one line on stderr; free_io() closes the socket.
- */
+/** \brief An accept failed, most often a client that reset first: one line; free_io() closes. */
 static void on_accept_failed(const struct listener *listener, struct io *io)
 {
     DWORD bytes = 0, flags = 0;
-    /* kept only if the OVERLAPPED contradicts the packet, which it does not */
-    int error = WSAEINVAL;
+    int error = WSAEINVAL; /* kept only if the OVERLAPPED contradicted the packet */
 
     if (!WSAGetOverlappedResult(listener->socket, &io->overlapped, &bytes, FALSE, &flags))
         error = WSAGetLastError();
@@ -962,16 +743,11 @@ static void on_accept_failed(const struct listener *listener, struct io *io)
         print_error("AcceptEx", listener->where, error);
 }
 
-/**
- * \brief Handle a dequeued accept: first post its replacement, so a failure
- * (of this accept or of this client's start) never leaves fewer accepts
- * under way, then the outcome, then free the io.
- */
+/** \brief A dequeued accept: post its replacement first, then its outcome, then free the io. */
 static void handle_accept(struct server *server, struct io *io, BOOL ok)
 {
     InterlockedDecrement(&server->listener.posted);
-    /* errors are printed; main sees a broken listener */
-    (void)top_up_accepts(&server->listener, ACCEPTS_POSTED);
+    (void)top_up_accepts(&server->listener, ACCEPTS_POSTED); /* main sees a broken listener */
     if (ok)
         on_accept_complete(server, io);
     else
@@ -981,21 +757,13 @@ static void handle_accept(struct server *server, struct io *io, BOOL ok)
 // [on_accept]
 
 // [on_backlog]
-/**
- * \brief FD_ACCEPT fired: a client waits in the backlog because no posted
- * accept was left to take it. Under a burst the replacements cannot keep up:
- * each one's completion waits in the port's queue behind the echo traffic.
- * So post ACCEPTS_POSTED more, up to ACCEPTS_POSTED_MAX. Completions replace
- * only up to ACCEPTS_POSTED, so the extra ones fade once the burst is over.
- * Returns -1 only when the listening socket is broken.
- */
+/** \brief FD_ACCEPT: a client waits that no accept took; post more, up to ACCEPTS_POSTED_MAX. */
 static int on_backlog(struct listener *listener)
 {
     WSANETWORKEVENTS events;
     LONG wanted = listener->posted + ACCEPTS_POSTED;
 
-    /* Resets the event. Each AcceptEx re-enables FD_ACCEPT, and FD_ACCEPT is
-     * level-triggered: if clients still wait after these posts, it fires again. */
+    /* Resets the event; each AcceptEx re-enables FD_ACCEPT: it fires again if one still waits. */
     if (WSAEnumNetworkEvents(listener->socket, listener->backlog, &events) == SOCKET_ERROR) {
         int error = WSAGetLastError();
 
@@ -1007,18 +775,13 @@ static int on_backlog(struct listener *listener)
 // [on_backlog]
 
 // [start_accepting]
-/**
- * \brief Load AcceptEx, associate the listening socket with the port (its key:
- * the listener), ask for FD_ACCEPT on the backlog event and post the first
- * accepts. Returns 0, or -1 after printing the failed call.
- */
+/** \brief AcceptEx, the listener on the port, FD_ACCEPT, the first accepts: 0 or -1. */
 static int start_accepting(struct server *server)
 {
     struct listener *listener = &server->listener;
 
     if (load_accept_functions(listener) != 0)
         return -1;
-    /* The accepts complete to the listening socket's association, with its key. */
     if (CreateIoCompletionPort((HANDLE)listener->socket, server->port, (ULONG_PTR)listener, 0) ==
         NULL) {
         print_error("CreateIoCompletionPort", listener->where, (int)GetLastError());
@@ -1035,36 +798,22 @@ static int start_accepting(struct server *server)
         return -1;
     }
     if (top_up_accepts(listener, ACCEPTS_POSTED) != 0 || listener->posted == 0)
-        /* the error is printed; without one accept posted, nobody would ever be served */
-        return -1;
+        return -1; /* printed; without one accept posted, nobody would ever be served */
     return 0;
 }
 // [start_accepting]
 
 // [console_handler]
-/**
- * \brief The console control handler. The system runs it on a thread of its
- * own, created for the signal, alongside the workers and main. It only
- * signals: the main thread, which waits for that event, does the shutdown.
- * Ctrl+C and Ctrl+Break are handled (TRUE: the process goes on); any other
- * signal (the console closing, logoff, system shutdown) goes on to the
- * default handler, which ends the process.
- */
+/** \brief Runs on a thread of its own, for Ctrl+C and Ctrl+Break only: it only signals main. */
 static BOOL WINAPI on_console_signal(DWORD type)
 {
     if (type != CTRL_C_EVENT && type != CTRL_BREAK_EVENT)
         return FALSE;
-    /* cannot fail on a valid event; nothing to do here if it did */
-    (void)SetEvent(shared.stop_requested);
+    (void)SetEvent(shared.stop_requested); /* cannot fail on a valid event */
     return TRUE;
 }
 
-/**
- * \brief Make what `shared` holds and install the console handler, before any
- * other thread starts. The handler and the two events then stay until the
- * process ends: a second Ctrl+C during the shutdown only sets the event again.
- * Returns 0, or -1 after printing the failed call.
- */
+/** \brief Make what `shared` holds and install the handler before any other thread: 0 or -1. */
 static int start_shared(void)
 {
     shared.held_lines = TlsAlloc();
@@ -1090,13 +839,7 @@ static int start_shared(void)
 // [console_handler]
 
 // [watch_workers]
-/**
- * \brief What the main thread does while the server runs: wait for a stop
- * request, for the backlog event or for a worker to end (only a broken port
- * ends one), waking every TOP_UP_INTERVAL_MS to post the accepts that could
- * not be replaced for lack of sockets or memory. Returns 0 when a stop was
- * requested, -1 when the port or the listening socket is broken.
- */
+/** \brief Lesson 05's wait, and for a stop request: 0 on a stop, -1 when something broke. */
 static int watch_workers(struct server *server)
 {
     HANDLE waits[MAXIMUM_WAIT_OBJECTS];
@@ -1134,11 +877,8 @@ static void cancel_io(HANDLE handle, const char *subject)
 }
 
 /**
- * \brief The cancel pass. With `posting` held exclusive no worker is inside a
- * handler, so no post and no close is half done: set `stopping` (from here no
- * handler posts anything), then cancel the pending accepts and every
- * connection's pending operation. Each one still completes (aborted, or
- * normally if it finished first) and is handled and freed by a worker.
+ * \brief The cancel pass: with `posting` exclusive (no post or close half done), set `stopping`
+ * and cancel every operation. Each still completes (aborted or not) and a worker frees it.
  */
 static void cancel_everything(struct server *server)
 {
@@ -1157,29 +897,19 @@ static void cancel_everything(struct server *server)
 // [cancel_everything]
 
 // [stop_server]
-/**
- * \brief Wait until every connection and io is freed, at most
- * DRAIN_TIMEOUT_MS. Returns 0 when all are, -1 (after a line on stderr) when
- * the time ran out: then some operation never completed, and its memory must
- * stay allocated, because the system may still write into it.
- */
+/** \brief Wait at most DRAIN_TIMEOUT_MS for every object to be freed: 0, or -1 (the rest leaks). */
 static int wait_until_drained(void)
 {
     /* `stopping` is set: from here the free that reaches 0 sets the event. */
     if (shared.live_objects == 0 ||
         WaitForSingleObject(shared.drained, DRAIN_TIMEOUT_MS) == WAIT_OBJECT_0)
         return 0;
-    fprintf(stderr,
-            "shutdown: %ld objects still allocated after %d ms; leaving them to the end of the "
-            "process\n",
+    fprintf(stderr, "shutdown: %ld objects still allocated after %d ms; leaving them allocated\n",
             shared.live_objects, DRAIN_TIMEOUT_MS);
     return -1;
 }
 
-/**
- * \brief Post one exit packet per worker and wait for them all to end, at
- * most JOIN_TIMEOUT_MS. Returns 0 when they did, -1 after a line on stderr.
- */
+/** \brief Post one exit packet per worker, join them (at most JOIN_TIMEOUT_MS): 0, or -1. */
 static int stop_workers(const struct server *server)
 {
     DWORD i, woke;
@@ -1200,11 +930,7 @@ static int stop_workers(const struct server *server)
     return 0;
 }
 
-/**
- * \brief The shutdown, on the main thread: cancel, drain, stop the workers,
- * close and free the rest, print the summary line. Returns the exit code: 0
- * when everything was freed, 1 when something could not be.
- */
+/** \brief The shutdown: cancel, drain, stop the workers, free, summarize. 0 when all was freed. */
 static int stop_server(struct server *server)
 {
     int clean;
@@ -1214,13 +940,10 @@ static int stop_server(struct server *server)
     clean = wait_until_drained() == 0;
     clean = stop_workers(server) == 0 && clean;
     if (clean) {
-        /* Nothing is pending and no worker runs: nothing can use these any more. */
-        /* no accept left on it; an error would change nothing */
+        /* Nothing pending, no worker: nothing uses these; an error here would change nothing. */
         (void)closesocket(server->listener.socket);
-        /* the listener that signalled it is closed */
         (void)WSACloseEvent(server->listener.backlog);
         for (i = 0; i < server->worker_count; i++)
-            /* ended threads: closing only drops our reference */
             (void)CloseHandle(server->workers[i]);
         free(server->workers);
         (void)CloseHandle(server->port);
@@ -1237,13 +960,7 @@ static int stop_server(struct server *server)
 // [stop_server]
 
 // [main]
-/**
- * \brief Start Winsock, parse the command line, install the console handler,
- * start the port and its workers, listen, post the accepts, and wait for a
- * stop request; then stop everything. Exit codes: 0 after a clean shutdown, 2
- * for a bad command line, 1 for a failed start, a broken listening socket or
- * port, or a shutdown that could not free everything.
- */
+/** \brief Start, serve until Ctrl+C or Ctrl+Break, stop: exit 0 if clean, 2 if misused, else 1. */
 int main(int argc, char **argv)
 {
     /* Not on this stack: the workers outlive main() when it returns 1. */

@@ -16,17 +16,23 @@ trap 'stop_server; rm -rf "$tmp"' EXIT
 
 # The load matrix: name, connections, message size, and "burst" for connections opened all at once
 # (echo_bench -b), each echoing as soon as it is connected. A burst cell runs at least BURST_SECONDS:
-# the slowest client of a 10,000-client burst may need that long for its first echo.
+# the slowest client of a 10,000-client burst may need that long for its first echo (BURST_SECONDS=N
+# in the environment changes it, for a quick try of the script). "idle" connections connect and send
+# nothing (echo_bench -i): the server's memory per idle connection.
 matrix=(
   "c1:1:64" "c50:50:64" "c63:63:64" "c64:64:64" "c1000:1000:64" "c10000:10000:64"
-  "k4:50:4096" "stream:1:4194304" "b1000:1000:64:burst" "b10000:10000:64:burst"
+  "k4:50:4096" "stream:1:4194304" "b1000:1000:64:burst" "b10000:10000:64:burst" "i10000:10000:64:idle"
 )
-BURST_SECONDS=20
+BURST_SECONDS=${BURST_SECONDS:-20}
 
 rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null || echo 0; }
+# The most the process has held at once (its peak resident set), in KiB.
+peak_kib() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # measure BIN OUT SECONDS: every lesson, every cell; one line per cell in OUT/raw.txt,
-# "LESSON CELL key=value...", and "LESSON memory bytes_per_connection=N" from the 1,000-client run.
+# "LESSON CELL key=value...", "LESSON memory bytes_per_connection=N" from the 1,000-client run, and
+# "LESSON idle_memory bytes_per_connection=N" from the 10,000 idle connections (the server's peak
+# resident set during that run, less what it held before).
 measure() {
   local bin=$1 out=$2 seconds=$3 exe lesson entry name conns size kind idle busy bench flags duration
   # Each connection is a descriptor here, in the server and in the wineserver.
@@ -47,6 +53,8 @@ measure() {
       if [[ $kind == burst ]]; then
         flags=(-b)
         ((duration > BURST_SECONDS)) || duration=$BURST_SECONDS
+      elif [[ $kind == idle ]]; then
+        flags=(-i)
       fi
       if ! start_server "$exe"; then
         echo "$lesson $name connections=$conns msg_per_s=0 mib_per_s=0 p50_us=0 p99_us=0 errors=$conns mismatches=0 starved=$conns" >> "$tmp/raw.txt"
@@ -63,6 +71,10 @@ measure() {
         echo "$lesson memory bytes_per_connection=$(( (busy - idle) * 1024 / conns ))" >> "$tmp/raw.txt"
       fi
       wait "$bench" || true
+      if [[ $kind == idle ]]; then
+        echo "$lesson idle_memory bytes_per_connection=$(( ($(peak_kib "$server_pid") - idle) * 1024 / conns ))" \
+          >> "$tmp/raw.txt"
+      fi
       echo "$lesson $name $(tr -d '\r' < "$tmp/bench.out" | tail -n 1)" >> "$tmp/raw.txt"
       printf '  %-8s %s\n' "$name" "$(tr -d '\r' < "$tmp/bench.out" | tail -n 1)"
       stop_server

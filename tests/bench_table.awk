@@ -51,6 +51,7 @@ function healthy(lesson, name,    line) {
 {
     if (!($1 in seen)) { seen[$1] = 1; order[++count] = $1 }
     if ($2 == "memory") memory[$1] = field($0, "bytes_per_connection")
+    else if ($2 == "idle_memory") idle_memory[$1] = field($0, "bytes_per_connection")
     else raw[$1, $2] = $0
 }
 
@@ -117,9 +118,11 @@ END {
     printf "cell, each against a fresh server). Rates are 64-byte messages echoed per second (sent, returned\n"
     printf "and checked) unless the column says MiB/s; \"starved\": connections that never got one echo back;\n"
     printf "errors: connections that failed or were never accepted; p99: the slowest 1 %% of echoes at 1,000\n"
-    printf "connections.\n\n"
-    printf "| lesson | 1 client | 50 | 63 | 64 | 1,000 | 10,000 | 50 × 4 KiB | 1 × 4 MiB | p99 at 1,000 | most held | memory per connection |\n"
-    printf "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n"
+    printf "connections. Memory per connection: the server's resident set with 1,000 busy connections, less\n"
+    printf "its own before them; per idle connection: its peak with 10,000 connections that send nothing\n"
+    printf "(`echo_bench -i`), less its own before them, with how many of them it closed if any.\n\n"
+    printf "| lesson | 1 client | 50 | 63 | 64 | 1,000 | 10,000 | 50 × 4 KiB | 1 × 4 MiB | p99 at 1,000 | most held | memory per connection | per idle connection |\n"
+    printf "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n"
     for (l = 1; l <= count; l++) {
         lesson = order[l]
         held = 0
@@ -131,8 +134,11 @@ END {
         for (c = 1; c <= 8; c++)
             printf " %s |", cell(lesson, cells[c])
         p99 = field(raw[lesson, "c1000"], "p99_us") / 1000
-        printf " %s ms | %s | %s |\n", p99 < 10 ? sprintf("%.1f", p99) : sprintf("%d", p99), thousands(held),
-            lesson in memory ? sprintf("%.1f KiB", memory[lesson] / 1024) : "&mdash;"
+        closed = field(raw[lesson, "i10000"], "errors")
+        printf " %s ms | %s | %s | %s |\n", p99 < 10 ? sprintf("%.1f", p99) : sprintf("%d", p99), thousands(held),
+            lesson in memory ? sprintf("%.1f KiB", memory[lesson] / 1024) : "&mdash;",
+            lesson in idle_memory ? sprintf("%.1f KiB", idle_memory[lesson] / 1024) \
+                (closed + 0 > 0 ? " (" thousands(closed) " closed)" : "") : "&mdash;"
     }
     printf "\n**Bursts and fairness.** The burst columns open every connection at once (`echo_bench -b`,\n"
     printf "at least 20 s), each echoing as soon as its own connect completes: the time from the start of\n"

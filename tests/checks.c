@@ -959,7 +959,7 @@ static int mentions_all(const char *text, const char *const *const *lists)
 static int ends_with_error(const struct target *t, struct result *r, const char *const *args, const char *shown,
                            int want_code, const char *const *const *want_words, const char *hint)
 {
-    char err[256], out_text[256], err_text[1024];
+    char err[256], out_text[256], err_text[1024], why[600];
     int code = -1, ok = 0;
     struct proc *p = proc_start(t->exe, args, err, sizeof err);
 
@@ -972,7 +972,9 @@ static int ends_with_error(const struct target *t, struct result *r, const char 
     } else {
         one_line(proc_stdout(p, out_text, sizeof out_text));
         one_line(proc_stderr(p, err_text, sizeof err_text));
-        if (code != want_code)
+        if (proc_wine_failed(p, why, sizeof why))
+            fail(r, NULL, "no verdict on the program: Wine failed to start '%s', twice: %s", shown, why);
+        else if (code != want_code)
             fail(r, hint, "'%s' exited with code %d (stderr: '%s')", shown, code, err_text);
         else if (!mentions_all(err_text, want_words))
             fail(r, hint, "'%s' exited with code %d but stderr said '%s'", shown, code, err_text);
@@ -1403,6 +1405,42 @@ static int pump_until_exit(const struct target *t, struct crowd *c, int64_t dead
     return 1;
 }
 
+/**
+ * \brief Read the last line of the ended server's stdout into \p line as the shutdown summary.
+ * Returns 1 when it has exactly that form and says 0 objects, with the two counts; otherwise fails
+ * the check and returns 0.
+ */
+static int summary_says_all_freed(const struct target *t, struct result *r, char *line, size_t size,
+                                  unsigned long *served, unsigned long long *echoed)
+{
+    char out[1024], again[256];
+    const char *last;
+    unsigned long objects = 0;
+    size_t n;
+
+    proc_stdout(t->server, out, sizeof out);
+    n = strlen(out);
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+        out[--n] = '\0';
+    last = strrchr(out, '\n') ? strrchr(out, '\n') + 1 : out;
+    snprintf(line, size, "%s", last);
+    if (sscanf(line, "shutdown complete: %lu connections served, %llu bytes echoed, %lu objects still allocated",
+               served, echoed, &objects) != 3 ||
+        snprintf(again, sizeof again, "shutdown complete: %lu connections served, %llu bytes echoed, %lu objects "
+                                      "still allocated", *served, *echoed, objects) < 0 ||
+        strcmp(again, line) != 0) {
+        fail(r, "print the summary as the last line of stdout, exactly in that form, and flush",
+             "the last line of stdout was '%s'", line);
+        return 0;
+    }
+    if (objects != 0) {
+        fail(r, "free every connection and every per-I/O structure once its last operation completed",
+             "'%s': a leak, or a count that is not kept where the objects are allocated and freed", line);
+        return 0;
+    }
+    return 1;
+}
+
 /*
  * Lesson 06: Ctrl+C under load. Catches a shutdown that hangs on pending I/O, one that exits
  * without draining, leaks (the count of live objects is not 0), a wrong summary line, and a
@@ -1412,9 +1450,8 @@ static void shuts_down_cleanly_on_ctrl_c_under_load(const struct target *t, stru
 {
     enum { CLIENTS = 200, SHUTDOWN_MS = 2000 };
     struct crowd c;
-    char out[1024], errs[1024], line[256], again[256];
-    const char *last;
-    unsigned long served = 0, objects = 0;
+    char errs[1024], line[256];
+    unsigned long served = 0;
     unsigned long long echoed = 0;
     uint64_t received;
     int code = -1;
@@ -1453,25 +1490,8 @@ static void shuts_down_cleanly_on_ctrl_c_under_load(const struct target *t, stru
              errs);
         goto done;
     }
-    proc_stdout(t->server, out, sizeof out);
-    {
-        size_t n = strlen(out);
-
-        while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
-            out[--n] = '\0';
-        last = strrchr(out, '\n') ? strrchr(out, '\n') + 1 : out;
-        snprintf(line, sizeof line, "%s", last);
-    }
-    if (sscanf(line, "shutdown complete: %lu connections served, %llu bytes echoed, %lu objects still allocated",
-               &served, &echoed, &objects) != 3 ||
-        snprintf(again, sizeof again, "shutdown complete: %lu connections served, %llu bytes echoed, %lu objects "
-                                      "still allocated", served, echoed, objects) < 0 ||
-        strcmp(again, line) != 0) {
-        fail(r, "print the summary as the last line of stdout, exactly in that form, and flush",
-             "the last line of stdout was '%s'", line);
-    } else if (objects != 0) {
-        fail(r, "free every connection and every per-I/O structure once its last operation completed",
-             "'%s': a leak, or a count that is not kept where the objects are allocated and freed", line);
+    if (!summary_says_all_freed(t, r, line, sizeof line, &served, &echoed)) {
+        /* failed, and said why */
     } else if (served < CLIENTS) {
         fail(r, "count each accepted connection", "'%s', but the harness connected %d clients", line, CLIENTS);
     } else if (echoed < received) {
@@ -1482,6 +1502,262 @@ static void shuts_down_cleanly_on_ctrl_c_under_load(const struct target *t, stru
     }
 done:
     crowd_close(&c);
+}
+
+/* ---------------------------------------------- lesson 07's options ---- */
+
+/**
+ * \brief Start a server of the check's own, \p t->exe with \p args, into \p own. Returns 1, or
+ * fails the check and returns 0 (skipped without --exe: a running server's options are its own).
+ */
+static int own_server(const struct target *t, struct result *r, struct target *own, const char *const *args)
+{
+    char err[1024];
+
+    memset(own, 0, sizeof *own);
+    own->exe = t->exe;
+    if (skip_unless(t->exe != NULL, r, "start the program with options of its own"))
+        return 0;
+    if (target_start_with(own, args, err, sizeof err) != 0) {
+        fail(r, "start with the lesson's options, as its usage line says", "the server did not start: %s", err);
+        return 0;
+    }
+    return 1;
+}
+
+/** \brief Stop \p own; a server that ended by itself during the check fails it (that is no pass). */
+static void own_server_stop(struct target *own, struct result *r)
+{
+    char errs[1024];
+    int code;
+
+    if (own->server != NULL && !r->server_ended_on_purpose && proc_wait(own->server, now_ms(), &code))
+        fail(r, "a client's error or silence must close that client only, never end the server",
+             "the server exited with code %d during the check (stderr: '%s')", code,
+             one_line(proc_stderr(own->server, errs, sizeof errs)));
+    else if (own->server != NULL && !r->passed) { /* what the server said may name the cause */
+        size_t used = strlen(r->got);
+
+        snprintf(r->got + used, sizeof r->got - used, " (server's stderr: '%.200s')",
+                 one_line(proc_stderr(own->server, errs, sizeof errs)));
+    }
+    target_stop(own);
+}
+
+/*
+ * Lesson 07: the idle timeout. One client is echoed once and falls silent; another sends a byte
+ * every 500 ms. Catches no timeout at all, a timeout counted from the connect instead of the last
+ * byte (the talking client would be closed), a sweep that closes too early, and a sweep that never
+ * runs while the server is busy.
+ */
+static void closes_an_idle_client_after_the_timeout(const struct target *t, struct result *r)
+{
+    enum { TIMEOUT_S = 2, GRACE_S = 4, TALK_MS = 500 };
+    static const char *const args[] = { "--idle-timeout", "2", "0", NULL };
+    struct target own;
+    sock_t idle = BAD_SOCKET, talker = BAD_SOCKET;
+    int64_t sent_at, quiet_since, closed_at = 0;
+    long got = -3;
+    unsigned char byte;
+    uint64_t seed = 100;
+
+    expect(r, "with --idle-timeout %d: the silent client closed %d to %d s after its echo; the talking client "
+              "still echoed after that", TIMEOUT_S, TIMEOUT_S, TIMEOUT_S + GRACE_S);
+    if (!own_server(t, r, &own, args))
+        return;
+    idle = connect_client(&own, r, "the idle client");
+    talker = connect_client(&own, r, "the talking client");
+    /* The server's last completion for the idle client lies between these two times: "too early" is
+     * measured from the first, "too late" from the second, so a slow harness cannot fake either. */
+    sent_at = now_ms();
+    if (idle == BAD_SOCKET || talker == BAD_SOCKET || !echo_on(idle, r, "the idle client", 10, 0, 23))
+        goto done;
+    quiet_since = now_ms();
+    while (now_ms() < quiet_since + (TIMEOUT_S + GRACE_S) * 1000) {
+        got = read_one_byte(idle, &byte, now_ms() + TALK_MS);
+        if (got != -3) {
+            closed_at = now_ms();
+            break;
+        }
+        if (!echo_on(talker, r, "the talking client", 1, 0, seed++))
+            goto done;
+    }
+    if (closed_at == 0)
+        fail(r, "close a client whose last operation completed longer ago than the timeout: a sweep on a timer",
+             "the idle client was still open %d s after its echo", TIMEOUT_S + GRACE_S);
+    else if (got == 1)
+        fail(r, NULL, "the idle client received a byte it never sent");
+    else if (closed_at - sent_at < TIMEOUT_S * 1000 - 50) /* 50 ms: GetTickCount64 moves in steps of 10-16 ms */
+        fail(r, "count the silence from the client's last completed operation",
+             "the idle client was closed (%s) %.2f s after it sent its bytes, before the %d s timeout",
+             got == 0 ? "end of stream" : "reset", (double)(closed_at - sent_at) / 1000.0, TIMEOUT_S);
+    else if (echo_on(talker, r, "the talking client, after the idle one was closed", 1, 0, seed))
+        pass(r, "the idle client was closed %.1f s after its echo (%s); the talking client, connected as long, "
+                "still echoed", (double)(closed_at - quiet_since) / 1000.0, got == 0 ? "end of stream" : "reset");
+done:
+    net_close(idle);
+    net_close(talker);
+    own_server_stop(&own, r);
+}
+
+/*
+ * Lesson 07: the connection cap. Catches a cap that is not kept (the 5th client is echoed at once),
+ * one that refuses clients instead of leaving them in the backlog (the 5th is closed), and a slot
+ * that is not given back when a client leaves (the 5th waits for ever).
+ */
+static void serves_the_client_beyond_the_cap_once_one_leaves(const struct target *t, struct result *r)
+{
+    enum { CAP = 4 };
+    static const char *const args[] = { "--max-connections", "4", "0", NULL };
+    struct target own;
+    sock_t s[CAP + 1];
+    const unsigned char sent = 0x5a;
+    unsigned char byte = 0;
+    long got;
+    int64_t left;
+    size_t n;
+
+    expect(r, "with --max-connections %d: %d clients echoed; client %d gets no echo for %.1f s, then is echoed "
+              "once one of them leaves", CAP, CAP, CAP + 1, QUIET_MS / 1000.0);
+    for (n = 0; n <= CAP; n++)
+        s[n] = BAD_SOCKET;
+    if (!own_server(t, r, &own, args))
+        return;
+    for (n = 0; n < CAP; n++) {
+        s[n] = connect_client(&own, r, "a client under the cap");
+        if (s[n] == BAD_SOCKET || !echo_on(s[n], r, "a client under the cap", 100, 0, 40 + n))
+            goto done;
+    }
+    /* The system completes the connection into the backlog even when the server accepts nobody. */
+    s[CAP] = connect_client(&own, r, "the client beyond the cap");
+    if (s[CAP] == BAD_SOCKET)
+        goto done;
+    if (net_send(s[CAP], &sent, 1) != 1) {
+        fail(r, NULL, "the client beyond the cap could not send its byte");
+        goto done;
+    }
+    got = read_one_byte(s[CAP], &byte, now_ms() + QUIET_MS);
+    if (got == 1) {
+        fail(r, "at the cap, post no accept: the client beyond it must wait in the backlog",
+             "client %d was echoed while %d clients were connected", CAP + 1, CAP);
+        goto done;
+    }
+    if (got != -3) {
+        fail(r, "at the cap, leave the client in the backlog: do not accept and close it",
+             "client %d was closed (%s) while %d clients were connected", CAP + 1,
+             got == 0 ? "end of stream" : "reset", CAP);
+        goto done;
+    }
+    net_close(s[0]);
+    s[0] = BAD_SOCKET;
+    left = now_ms();
+    got = read_one_byte(s[CAP], &byte, now_ms() + STALL_BUDGET_MS);
+    if (got != 1 || byte != sent)
+        fail(r, "when a client leaves, give its slot to a new accept at once",
+             got == 1 ? "client %d got a wrong byte after one of the %d left"
+                      : "client %d got no echo within %d s after one of the %d left",
+             CAP + 1, got == 1 ? CAP : STALL_BUDGET_MS / 1000, CAP);
+    else if (echo_on(s[1], r, "a client under the cap, afterwards", 100, 0, 50))
+        pass(r, "client %d waited while %d were connected, and was echoed %.2f s after one left", CAP + 1, CAP,
+             (double)(now_ms() - left) / 1000.0);
+done:
+    for (n = 0; n <= CAP; n++)
+        net_close(s[n]);
+    own_server_stop(&own, r);
+}
+
+/*
+ * Lesson 07: IPv6. Catches an IPv4-only listener, AcceptEx address sizes too small for an IPv6
+ * address (the accept fails or the peer's address is garbage), and a listening line that does not
+ * say where the server listens.
+ */
+static void echoes_over_ipv6_loopback(const struct target *t, struct result *r)
+{
+    static const char *const args[] = { "0", "::1", NULL };
+    struct target own;
+    char expected[64];
+    sock_t s;
+
+    expect(r, "started with '0 ::1': the line 'listening on [::1]:PORT', and a client over IPv6 echoed");
+    if (!own_server(t, r, &own, args))
+        return;
+    snprintf(expected, sizeof expected, "listening on [::1]:%u", own.port);
+    if (strcmp(own.listening_line, expected) != 0 || strcmp(own.host, "::1") != 0) {
+        fail(r, "write an IPv6 address in brackets before its port: 'listening on [::1]:PORT'",
+             "the listening line was '%s'", own.listening_line);
+    } else {
+        s = connect_client(&own, r, "the IPv6 client");
+        if (s != BAD_SOCKET && echo_on(s, r, "the IPv6 client", 256 * KIB, 0, 61))
+            pass(r, "'%s', and 256 KiB over IPv6 came back byte for byte", own.listening_line);
+        net_close(s);
+    }
+    own_server_stop(&own, r);
+}
+
+/*
+ * Lesson 07: the shutdown still frees everything after the idle sweep closed clients. Catches a
+ * sweep that frees a connection with its operation in flight, or forgets one (the count is not 0),
+ * and a pooled buffer that is never given back.
+ */
+static void shuts_down_cleanly_after_idle_timeouts(const struct target *t, struct result *r)
+{
+    enum { CLIENTS = 20, TIMEOUT_S = 1, GRACE_S = 5, SHUTDOWN_MS = 2000 };
+    static const char *const args[] = { "--idle-timeout", "1", "0", NULL };
+    struct target own;
+    struct crowd c;
+    char line[256], errs[1024];
+    unsigned long served = 0;
+    unsigned long long echoed = 0;
+    unsigned char byte;
+    int code = -1;
+    int64_t deadline, asked;
+
+    expect(r, "with --idle-timeout %d: %d clients echoed, then closed by the server within %d s; then Ctrl+C: "
+              "exit code 0 within %.0f s and '0 objects still allocated'", TIMEOUT_S, CLIENTS, TIMEOUT_S + GRACE_S,
+           SHUTDOWN_MS / 1000.0);
+    memset(&c, 0, sizeof c);
+    if (!own_server(t, r, &own, args))
+        return;
+    if (!crowd_open(&c, &own, r, CLIENTS, 16 * KIB) || !crowd_round(&c, r, "before the timeout", "every client must be echoed"))
+        goto done;
+    deadline = now_ms() + (TIMEOUT_S + GRACE_S) * 1000;
+    for (size_t i = 0; i < c.n; i++) {
+        long got = read_one_byte(c.s[i], &byte, deadline);
+
+        if (got == -3 || got == 1) {
+            fail(r, "close a client whose last operation completed longer ago than the timeout",
+                 got == 1 ? "client %lu received a byte it never sent" : "client %lu was still open %d s after its echo",
+                 (unsigned long)i + 1, TIMEOUT_S + GRACE_S);
+            goto done;
+        }
+    }
+    proc_interrupt(own.server);
+    r->server_ended_on_purpose = 1;
+    asked = now_ms();
+    if (!proc_wait(own.server, asked + SHUTDOWN_MS, &code)) {
+        int ended = proc_wait(own.server, asked + EXIT_BUDGET_MS, &code);
+
+        fail(r, "on Ctrl+C: cancel, drain, post the exit packets, join the workers",
+             ended ? "the server took %.1f s to exit after Ctrl+C (stdout: '%s')"
+                   : "the server was still running %.0f s after Ctrl+C (stdout: '%s')",
+             (double)(now_ms() - asked) / 1000.0, one_line(proc_stdout(own.server, line, sizeof line)));
+        goto done;
+    }
+    if (code != 0) {
+        fail(r, "a requested shutdown is a success: exit code 0", "exit code %d after Ctrl+C (stderr: '%s')", code,
+             one_line(proc_stderr(own.server, errs, sizeof errs)));
+        goto done;
+    }
+    if (summary_says_all_freed(&own, r, line, sizeof line, &served, &echoed)) {
+        if (served < CLIENTS)
+            fail(r, "count each accepted connection", "'%s', but the harness connected %d clients", line, CLIENTS);
+        else
+            pass(r, "%d clients closed by the idle sweep; then exit code 0 %.1f s after Ctrl+C, last line '%s'",
+                 CLIENTS, (double)(now_ms() - asked) / 1000.0, line);
+    }
+done:
+    crowd_close(&c);
+    own_server_stop(&own, r);
 }
 
 /*
@@ -1783,24 +2059,24 @@ static int wine_failed(const char *text)
     return strstr(text, "wine client error") != NULL;
 }
 
-static int start_once(struct target *t, char *err, size_t err_size);
-
+/* A start that Wine, not the server, failed is retried by proc_first_line() itself (see
+ * proc_wine_failed()), so a check never judges a server that did not run. */
 int target_start(struct target *t, char *err, size_t err_size)
 {
-    if (start_once(t, err, err_size) == 0)
-        return 0;
-    if (!wine_failed(err))
-        return -1;
-    fprintf(stderr, "harness: Wine's wineserver failed while the server started; starting it once more\n");
-    return start_once(t, err, err_size);
+    static const char *const args[] = { "0", NULL };
+
+    return target_start_with(t, args, err, err_size);
 }
 
-static int start_once(struct target *t, char *err, size_t err_size)
+int target_start_with(struct target *t, const char *const *args, char *err, size_t err_size)
 {
-    static const char *const args[] = { "0", NULL };
-    char out[512], errs[1024];
+    char out[512], errs[1024], why[600], shown[256];
     const char *at, *colon;
     int code;
+    size_t used = (size_t)snprintf(shown, sizeof shown, "%s", t->exe);
+
+    for (size_t i = 0; args[i] != NULL && used < sizeof shown; i++)
+        used += (size_t)snprintf(shown + used, sizeof shown - used, " %s", args[i]);
 
     t->server = proc_start(t->exe, args, err, err_size);
     if (t->server == NULL)
@@ -1808,12 +2084,15 @@ static int start_once(struct target *t, char *err, size_t err_size)
     if (!proc_first_line(t->server, t->listening_line, sizeof t->listening_line, now_ms() + START_BUDGET_MS)) {
         one_line(proc_stdout(t->server, out, sizeof out));
         one_line(proc_stderr(t->server, errs, sizeof errs));
-        if (proc_wait(t->server, now_ms(), &code))
-            snprintf(err, err_size, "'%s 0' exited with code %d before printing its listening line "
-                     "(stdout: '%s', stderr: '%s')", t->exe, code, out, errs);
+        if (proc_wait(t->server, now_ms(), &code) && proc_wine_failed(t->server, why, sizeof why))
+            snprintf(err, err_size, "Wine failed to start the program, twice: %.400s. No verdict on the server: "
+                     "run it again", why);
+        else if (proc_wait(t->server, now_ms(), &code))
+            snprintf(err, err_size, "'%s' exited with code %d before printing its listening line "
+                     "(stdout: '%s', stderr: '%s')", shown, code, out, errs);
         else
-            snprintf(err, err_size, "'%s 0' printed no line within %d s: print 'listening on ADDRESS:PORT' "
-                     "and fflush(stdout) (stderr: '%s')", t->exe, START_BUDGET_MS / 1000, errs);
+            snprintf(err, err_size, "'%s' printed no line within %d s: print 'listening on ADDRESS:PORT' "
+                     "and fflush(stdout) (stderr: '%s')", shown, START_BUDGET_MS / 1000, errs);
         target_stop(t);
         return -1;
     }
@@ -1827,7 +2106,11 @@ static int start_once(struct target *t, char *err, size_t err_size)
         return -1;
     }
     at += strlen("listening on ");
-    snprintf(t->host, sizeof t->host, "%.*s", (int)(colon - at), at);
+    /* An IPv6 address comes in brackets, "[::1]:PORT": the host is what is inside. */
+    if (*at == '[' && colon > at + 1 && colon[-1] == ']')
+        snprintf(t->host, sizeof t->host, "%.*s", (int)(colon - at - 2), at + 1);
+    else
+        snprintf(t->host, sizeof t->host, "%.*s", (int)(colon - at), at);
     if (strcmp(t->host, "0.0.0.0") == 0 || t->host[0] == '\0')
         snprintf(t->host, sizeof t->host, "127.0.0.1");
     return 0;

@@ -53,6 +53,12 @@ int check_applies(const struct check *c, int lesson);
  */
 int target_start(struct target *t, char *err, size_t err_size);
 
+/**
+ * \brief target_start() with the command line \p args (NULL-terminated) instead of "0", for a
+ * check that needs the server started with options of its lesson.
+ */
+int target_start_with(struct target *t, const char *const *args, char *err, size_t err_size);
+
 /** \brief Stop the server target_start() started, if any. */
 void target_stop(struct target *t);
 

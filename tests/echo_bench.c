@@ -3,14 +3,17 @@
  * \brief echo_bench: many connections, each sending a message, waiting for
  * all of it to come back, checking every byte, and again, for a fixed time.
  *
- *     echo_bench [-b] [-c CONNECTIONS] [-d SECONDS] [-s BYTES] HOST:PORT
+ *     echo_bench [-b | -i] [-c CONNECTIONS] [-d SECONDS] [-s BYTES] HOST:PORT
  *
  * One thread drives every connection through one readiness loop: epoll on
  * Linux (it scales to 10,000 connections without becoming the bottleneck),
  * WSAPoll on Windows. Without -b the connections are opened one after the
  * other before the clock starts; with -b (a burst) they are all opened at
  * once, and each starts echoing as soon as its own connect completes, so a
- * server that accepts slowly while it echoes shows it. The last line is for
+ * server that accepts slowly while it echoes shows it. With -i the
+ * connections are opened one after the other and stay idle, sending nothing,
+ * for SECONDS (the server's memory per idle connection is measured so); a
+ * connection the server closes meanwhile counts as an error. The last line is for
  * scripts: `connections= msg_per_s= mib_per_s= p50_us= p99_us= errors=
  * mismatches= starved= first_echo_p50_ms= first_echo_p99_ms=
  * first_echo_max_ms= msgs_min= msgs_median= msgs_max=`, where starved counts
@@ -44,20 +47,21 @@ enum { MAX_CONNECTIONS = 100000, SAMPLE_LIMIT = 1 << 20, CONNECT_BUDGET_MS = 500
 /** \brief One connection's state: where it is in the current message. */
 struct conn {
     sock_t s;
-    size_t sent, received;   /**< of the current message */
-    int64_t started_us;      /**< when the current message's first byte was sent */
-    unsigned long messages;  /**< complete echoes */
-    int dead;                /**< failed or mismatched: no longer driven */
-    int want_write;          /**< the poller watches for writability */
-    int connecting;          /**< -b: the connect has not completed yet */
-    int64_t first_echo_us;   /**< from the start to the first complete echo; valid once messages > 0 */
+    size_t sent, received; /**< of the current message */
+    int64_t started_us; /**< when the current message's first byte was sent */
+    unsigned long messages; /**< complete echoes */
+    int dead; /**< failed or mismatched: no longer driven */
+    int want_write; /**< the poller watches for writability */
+    int connecting; /**< -b: the connect has not completed yet */
+    int64_t
+        first_echo_us; /**< from the start to the first complete echo; valid once messages > 0 */
 };
 
 /** \brief What the run measured. */
 struct stats {
     unsigned long messages, errors, mismatches;
-    int64_t start_us;        /**< when the burst, or the timed run, began: first echoes count from here */
-    uint32_t *samples;       /**< latencies in microseconds: all, or a uniform sample of them */
+    int64_t start_us; /**< when the burst, or the timed run, began: first echoes count from here */
+    uint32_t *samples; /**< latencies in microseconds: all, or a uniform sample of them */
     size_t sample_count;
     unsigned long long seen; /**< latencies seen, for the reservoir sample */
     uint64_t rng;
@@ -125,7 +129,8 @@ static void poller_forget(struct poller *p, int index, sock_t s)
 #endif
 }
 
-/** \brief Wait up to \p timeout_ms; fill \p out (room for count entries) and return how many are ready. */
+/** \brief Wait up to \p timeout_ms; fill \p out (room for count entries) and return how many are
+ * ready. */
 static int poller_wait(struct poller *p, struct ready *out, int timeout_ms)
 {
     int n = 0;
@@ -197,8 +202,8 @@ static void drop(struct conn *c, struct poller *p, int index, unsigned long *cou
 }
 
 /** \brief Send what the current message still owes; start a new one when the last came back. */
-static void on_writable(struct conn *c, struct poller *p, int index, const unsigned char *msg, size_t size,
-                        struct stats *st)
+static void on_writable(struct conn *c, struct poller *p, int index, const unsigned char *msg,
+                        size_t size, struct stats *st)
 {
     long n;
 
@@ -217,8 +222,8 @@ static void on_writable(struct conn *c, struct poller *p, int index, const unsig
 }
 
 /** \brief Take what came back, check it, and count a message when it is complete. */
-static void on_readable(struct conn *c, struct poller *p, int index, const unsigned char *msg, size_t size,
-                        struct stats *st)
+static void on_readable(struct conn *c, struct poller *p, int index, const unsigned char *msg,
+                        size_t size, struct stats *st)
 {
     unsigned char buf[64 * 1024];
     long n = net_recv(c->s, buf, size - c->received < sizeof buf ? size - c->received : sizeof buf);
@@ -246,7 +251,8 @@ static void on_readable(struct conn *c, struct poller *p, int index, const unsig
     (void)poller_watch(p, index, c->s, 1, 0);
 }
 
-/** \brief -b: a connection's connect completed (writable or in error): go on echoing, or drop it. */
+/** \brief -b: a connection's connect completed (writable or in error): go on echoing, or drop it.
+ */
 static void on_connected(struct conn *c, struct poller *p, int index, struct stats *st)
 {
     char err[200];
@@ -276,10 +282,12 @@ struct spread {
     unsigned long msgs_min, msgs_median, msgs_max;
 };
 
-/** \brief Quantiles of the first echoes (of the clients that got one) and of the echoes per client. */
+/** \brief Quantiles of the first echoes (of the clients that got one) and of the echoes per client.
+ */
 static int per_client_spread(const struct conn *conns, long n, struct spread *out)
 {
-    unsigned long *first = malloc((size_t)n * sizeof *first), *msgs = malloc((size_t)n * sizeof *msgs);
+    unsigned long *first = malloc((size_t)n * sizeof *first),
+                  *msgs = malloc((size_t)n * sizeof *msgs);
     long served = 0;
 
     memset(out, 0, sizeof *out);
@@ -310,11 +318,15 @@ static int per_client_spread(const struct conn *conns, long n, struct spread *ou
 
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: echo_bench [-b] [-c CONNECTIONS] [-d SECONDS] [-s BYTES] HOST:PORT\n"
-                "Each connection sends a BYTES message (default 64), waits for all of it to come back,\n"
-                "checks it, and repeats, for SECONDS (default 5); CONNECTIONS (default 50, at most %d)\n"
-                "run at once. -b opens them all in one burst, each echoing as soon as it is connected.\n"
-                "The last line is key=value fields for scripts.\n", MAX_CONNECTIONS);
+    fprintf(
+        to,
+        "usage: echo_bench [-b | -i] [-c CONNECTIONS] [-d SECONDS] [-s BYTES] HOST:PORT\n"
+        "Each connection sends a BYTES message (default 64), waits for all of it to come back,\n"
+        "checks it, and repeats, for SECONDS (default 5); CONNECTIONS (default 50, at most %d)\n"
+        "run at once. -b opens them all in one burst, each echoing as soon as it is connected.\n"
+        "-i keeps them idle instead: connected, sending nothing (a close counts as an error).\n"
+        "The last line is key=value fields for scripts.\n",
+        MAX_CONNECTIONS);
 }
 
 /** \brief A whole number from \p lo to \p hi, or -1. */
@@ -339,22 +351,27 @@ int main(int argc, char **argv)
     unsigned char *msg;
     unsigned long starved = 0;
     int64_t start, end, next_progress;
-    int show_progress = isatty(fileno(stderr)), given_up = 0, burst = 0;
+    int show_progress = isatty(fileno(stderr)), given_up = 0, burst = 0, idle = 0;
     struct spread spread;
 
     for (int i = 1; i < argc; i++) {
-        long *opt = strcmp(argv[i], "-c") == 0 ? &connections
-                  : strcmp(argv[i], "-d") == 0 ? &seconds
-                  : strcmp(argv[i], "-s") == 0 ? &size : NULL;
+        long *opt = strcmp(argv[i], "-c") == 0   ? &connections
+                    : strcmp(argv[i], "-d") == 0 ? &seconds
+                    : strcmp(argv[i], "-s") == 0 ? &size
+                                                 : NULL;
 
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
         }
-        if (strcmp(argv[i], "-b") == 0) {
+        if (strcmp(argv[i], "-b") == 0 && !idle) {
             burst = 1;
+        } else if (strcmp(argv[i], "-i") == 0 && !burst) {
+            idle = 1;
         } else if (opt) {
-            long hi = opt == &connections ? MAX_CONNECTIONS : opt == &seconds ? 3600 : 64L * 1024 * 1024;
+            long hi = opt == &connections ? MAX_CONNECTIONS
+                      : opt == &seconds   ? 3600
+                                          : 64L * 1024 * 1024;
 
             *opt = i + 1 < argc ? number(argv[++i], 1, hi) : -1;
             if (*opt < 0) {
@@ -371,7 +388,8 @@ int main(int argc, char **argv)
     }
     colon = target ? strrchr(target, ':') : NULL;
     port = colon ? (unsigned long)number(colon + 1, 1, 65535) : 0;
-    if (colon == NULL || colon == target || (size_t)(colon - target) >= sizeof host || port == (unsigned long)-1) {
+    if (colon == NULL || colon == target || (size_t)(colon - target) >= sizeof host ||
+        port == (unsigned long)-1) {
         usage(stderr);
         return 2;
     }
@@ -394,28 +412,32 @@ int main(int argc, char **argv)
     for (long i = 0; i < size; i++)
         msg[i] = (unsigned char)(i * 131 + 7); /* every byte value, NULs included */
     printf("echo_bench: %s, %ld connections%s, %ld-byte messages, %ld s\n", target, connections,
-           burst ? " in one burst" : "", size, seconds);
+           burst  ? " in one burst"
+           : idle ? " kept idle"
+                  : "",
+           size, seconds);
     fflush(stdout);
     start = now_ms();
     st.start_us = now_us();
     for (long i = 0; i < connections; i++) {
         conns[i].s = given_up ? BAD_SOCKET
                      : burst  ? net_connect_start(host, (unsigned)port, err, sizeof err)
-                              : net_connect(host, (unsigned)port, now_ms() + CONNECT_BUDGET_MS, err, sizeof err);
+                              : net_connect(host, (unsigned)port, now_ms() + CONNECT_BUDGET_MS, err,
+                                            sizeof err);
         if (conns[i].s == BAD_SOCKET) {
             /* A server that stops accepting fills its backlog, and every further connect would wait
              * its whole budget: after the first failure the rest are not tried, only counted. */
             if (!given_up)
-                fprintf(stderr, "echo_bench: connection %ld: %s; the %ld after it are not tried\n", i + 1, err,
-                        connections - i - 1);
+                fprintf(stderr, "echo_bench: connection %ld: %s; the %ld after it are not tried\n",
+                        i + 1, err, connections - i - 1);
             given_up = 1;
             conns[i].dead = 1;
             st.errors++;
             continue;
         }
-        conns[i].want_write = 1;
+        conns[i].want_write = !idle;
         conns[i].connecting = burst;
-        if (poller_watch(&poller, (int)i, conns[i].s, 1, 1) != 0) {
+        if (poller_watch(&poller, (int)i, conns[i].s, !idle, 1) != 0) {
             drop(&conns[i], &poller, (int)i, &st.errors);
         }
     }
@@ -439,15 +461,16 @@ int main(int argc, char **argv)
                 on_writable(c, &poller, ready[i].index, msg, (size_t)size, &st);
         }
         if (show_progress && now_ms() >= next_progress) {
-            fprintf(stderr, "\r  %5.1f s  %lu messages  %lu errors   ", (double)(now_ms() - start) / 1000,
-                    st.messages, st.errors + st.mismatches);
+            fprintf(stderr, "\r  %5.1f s  %lu messages  %lu errors   ",
+                    (double)(now_ms() - start) / 1000, st.messages, st.errors + st.mismatches);
             next_progress += 1000;
         }
     }
     if (show_progress)
         fprintf(stderr, "\r%60s\r", "");
     for (long i = 0; i < connections; i++) {
-        if (conns[i].messages == 0)
+        /* an idle connection is not starved: it asked for nothing */
+        if (conns[i].messages == 0 && !idle)
             starved++;
         if (!conns[i].dead)
             net_close(conns[i].s);
@@ -467,21 +490,24 @@ int main(int argc, char **argv)
             p50 = st.samples[st.sample_count / 2];
             p99 = st.samples[st.sample_count * 99 / 100];
         }
-        printf("messages:    %lu in %.1f s: %.0f per second, %.2f MiB/s each way\n", st.messages, elapsed, per_s,
-               mib_s);
+        printf("messages:    %lu in %.1f s: %.0f per second, %.2f MiB/s each way\n", st.messages,
+               elapsed, per_s, mib_s);
         printf("latency:     p50 %lu us, p99 %lu us\n", (unsigned long)p50, (unsigned long)p99);
-        printf("connections: %ld, %lu never got an echo back; %lu errors, %lu mismatches\n", connections, starved,
-               st.errors, st.mismatches);
-        printf("first echo:  p50 %lu ms, p99 %lu ms, max %lu ms after the %s\n", spread.first_p50_ms,
-               spread.first_p99_ms, spread.first_max_ms, burst ? "burst began" : "run began");
-        printf("per client:  %lu echoes at least, %lu median, %lu at most\n", spread.msgs_min, spread.msgs_median,
-               spread.msgs_max);
-        printf("connections=%ld msg_per_s=%.0f mib_per_s=%.3f p50_us=%lu p99_us=%lu errors=%lu mismatches=%lu "
-               "starved=%lu first_echo_p50_ms=%lu first_echo_p99_ms=%lu first_echo_max_ms=%lu msgs_min=%lu "
+        printf("connections: %ld, %lu never got an echo back; %lu errors, %lu mismatches\n",
+               connections, starved, st.errors, st.mismatches);
+        printf("first echo:  p50 %lu ms, p99 %lu ms, max %lu ms after the %s\n",
+               spread.first_p50_ms, spread.first_p99_ms, spread.first_max_ms,
+               burst ? "burst began" : "run began");
+        printf("per client:  %lu echoes at least, %lu median, %lu at most\n", spread.msgs_min,
+               spread.msgs_median, spread.msgs_max);
+        printf("connections=%ld msg_per_s=%.0f mib_per_s=%.3f p50_us=%lu p99_us=%lu errors=%lu "
+               "mismatches=%lu "
+               "starved=%lu first_echo_p50_ms=%lu first_echo_p99_ms=%lu first_echo_max_ms=%lu "
+               "msgs_min=%lu "
                "msgs_median=%lu msgs_max=%lu\n",
-               connections, per_s, mib_s, (unsigned long)p50, (unsigned long)p99, st.errors, st.mismatches, starved,
-               spread.first_p50_ms, spread.first_p99_ms, spread.first_max_ms, spread.msgs_min, spread.msgs_median,
-               spread.msgs_max);
+               connections, per_s, mib_s, (unsigned long)p50, (unsigned long)p99, st.errors,
+               st.mismatches, starved, spread.first_p50_ms, spread.first_p99_ms,
+               spread.first_max_ms, spread.msgs_min, spread.msgs_median, spread.msgs_max);
     }
     poller_free(&poller);
     free(conns);

@@ -30,19 +30,21 @@ enum { CHUNK = 64 * 1024, END_WAIT_MS = 10000 };
 struct session {
     sock_t s;
     struct monitor *mon;
-    unsigned char *pending;  /**< sent, not yet echoed: what the next received bytes must be */
+    unsigned char *pending; /**< sent, not yet echoed: what the next received bytes must be */
     size_t pending_len, pending_cap;
-    size_t compared;         /**< bytes already checked, for the offset in a mismatch message */
-    int input_done;          /**< standard input ended and our side is shut down */
+    size_t compared; /**< bytes already checked, for the offset in a mismatch message */
+    int input_done; /**< standard input ended and our side is shut down */
     int send_failed;
 };
 
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: echo_client HOST:PORT\n"
-                "Sends standard input to the echo server at HOST:PORT, prints what comes back and checks\n"
-                "that it is the same, byte for byte. Exit code 0: all echoed; 1: a difference, a missing\n"
-                "byte or a connection error; 2: a bad command line.\n");
+    fprintf(
+        to,
+        "usage: echo_client HOST:PORT\n"
+        "Sends standard input to the echo server at HOST:PORT, prints what comes back and checks\n"
+        "that it is the same, byte for byte. Exit code 0: all echoed; 1: a difference, a missing\n"
+        "byte or a connection error; 2: a bad command line.\n");
 }
 
 /** \brief Remember \p n bytes as sent and not yet echoed. Returns -1 when out of memory. */
@@ -116,8 +118,10 @@ static int check_echo(struct session *ss, const unsigned char *got, size_t n)
 
     monitor_enter(ss->mon);
     if (n > ss->pending_len) {
-        fprintf(stderr, "echo_client: the server sent %lu bytes more than it was sent (after byte %lu)\n",
-                (unsigned long)(n - ss->pending_len), (unsigned long)(ss->compared + ss->pending_len));
+        fprintf(stderr,
+                "echo_client: the server sent %lu bytes more than it was sent (after byte %lu)\n",
+                (unsigned long)(n - ss->pending_len),
+                (unsigned long)(ss->compared + ss->pending_len));
         rc = -1;
     } else {
         for (size_t i = 0; i < n && rc == 0; i++)
@@ -157,8 +161,10 @@ static int receive_echo(struct session *ss)
         if (ready == 0) {
             if (!done)
                 continue;
-            fprintf(stderr, "echo_client: no end of stream from the server %d s after the input ended "
-                            "(%lu bytes still to come back)\n", END_WAIT_MS / 1000, (unsigned long)ss->pending_len);
+            fprintf(stderr,
+                    "echo_client: no end of stream from the server %d s after the input ended "
+                    "(%lu bytes still to come back)\n",
+                    END_WAIT_MS / 1000, (unsigned long)ss->pending_len);
             return -1;
         }
         got = net_recv(ss->s, buf, sizeof buf);
@@ -167,7 +173,8 @@ static int receive_echo(struct session *ss)
         if (got < 0) {
             char text[160];
 
-            fprintf(stderr, "echo_client: connection lost: %s\n", net_error_text(text, sizeof text));
+            fprintf(stderr, "echo_client: connection lost: %s\n",
+                    net_error_text(text, sizeof text));
             return -1;
         }
         if (got == 0)
@@ -202,12 +209,13 @@ int main(int argc, char **argv)
     }
     colon = argc == 2 ? strrchr(argv[1], ':') : NULL;
     port = colon ? strtoul(colon + 1, &end, 10) : 0;
-    if (colon == NULL || colon == argv[1] || (size_t)(colon - argv[1]) >= sizeof host || colon[1] == '\0' ||
-        *end != '\0' || port == 0 || port > 65535) {
+    if (colon == NULL || colon == argv[1] || (size_t)(colon - argv[1]) >= sizeof host ||
+        colon[1] == '\0' || *end != '\0' || port == 0 || port > 65535) {
         /* Say what was wrong: a port cut from a Windows program's "listening on" line often still
          * ends in its carriage return, invisible in a terminal. */
         if (argc == 2)
-            fprintf(stderr, "echo_client: '%s' is not HOST:PORT with a port from 1 to 65535%s\n", argv[1],
+            fprintf(stderr, "echo_client: '%s' is not HOST:PORT with a port from 1 to 65535%s\n",
+                    argv[1],
                     colon && end && *end == '\r' ? " (it ends in a carriage return, \\r)" : "");
         usage(stderr);
         return 2;

@@ -29,7 +29,7 @@ static void print_usage(FILE *to)
     fprintf(to,
             "usage: echo_grade --lesson NN (--exe PATH | --connect HOST:PORT) [--check NAME]...\n"
             "       echo_grade --list [--lesson NN]\n"
-            "Runs lesson NN's checks (01 to 06) against an echo server and prints one line per check.\n"
+            "Runs lesson NN's checks (01 to 07) against an echo server and prints one line per check.\n"
             "  --exe PATH           the server program; started afresh for each check (a .exe runs\n"
             "                       through Wine on Linux), on port 0, reading its listening line\n"
             "  --connect HOST:PORT  a server that is already running (checks that start the program\n"

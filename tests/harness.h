@@ -138,6 +138,19 @@ struct proc;
 struct proc *proc_start(const char *exe, const char *const *args, char *err, size_t err_size);
 
 /**
+ * \brief Whether Wine, not the program, ended it: it ended with code 1 before
+ * its first line, and Wine said so ("wine: ...", "wine client error") or,
+ * started a second time with Wine's loader reporting, it was never loaded.
+ * Fills \p why. Always 0 on Windows and for programs that do not run in Wine.
+ *
+ * A program run through Wine that ends with code 1 and not a word before its
+ * first line may not have run at all: proc_first_line() and proc_wait() then
+ * start it once more by themselves (and say so on stderr), so a check judges
+ * the program, not a failed start of Wine's.
+ */
+int proc_wine_failed(struct proc *p, char *why, size_t size);
+
+/**
  * \brief Wait for the first line of standard output, up to \p deadline.
  * Returns 1 with the line (without its line end) in \p line, 0 when the
  * deadline passed or the program ended first.

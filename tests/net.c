@@ -16,9 +16,18 @@
 #include <ws2tcpip.h>
 #define poll WSAPoll
 typedef int sock_len_t;
-static int last_error(void) { return WSAGetLastError(); }
-static int would_block(int e) { return e == WSAEWOULDBLOCK; }
-static int in_progress(int e) { return e == WSAEWOULDBLOCK || e == WSAEINPROGRESS; }
+static int last_error(void)
+{
+    return WSAGetLastError();
+}
+static int would_block(int e)
+{
+    return e == WSAEWOULDBLOCK;
+}
+static int in_progress(int e)
+{
+    return e == WSAEWOULDBLOCK || e == WSAEINPROGRESS;
+}
 #else
 #include <errno.h>
 #include <fcntl.h>
@@ -32,9 +41,18 @@ static int in_progress(int e) { return e == WSAEWOULDBLOCK || e == WSAEINPROGRES
 #include <sys/socket.h>
 #include <unistd.h>
 typedef socklen_t sock_len_t;
-static int last_error(void) { return errno; }
-static int would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
-static int in_progress(int e) { return e == EINPROGRESS; }
+static int last_error(void)
+{
+    return errno;
+}
+static int would_block(int e)
+{
+    return e == EAGAIN || e == EWOULDBLOCK;
+}
+static int in_progress(int e)
+{
+    return e == EINPROGRESS;
+}
 #define closesocket close
 #endif
 
@@ -49,10 +67,11 @@ int net_init(void)
 
     /* A send on a socket the server reset must fail with EPIPE, not kill us. */
     signal(SIGPIPE, SIG_IGN);
-    /* Each connection is a descriptor, here and in the Wine server we start (it inherits the limit):
-     * raise the soft limit towards the hard one, capped, since some programs loop over every
-     * possible descriptor. If it fails, connect() reports what runs out. */
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < NET_MAX_DESCRIPTORS && rl.rlim_cur < rl.rlim_max) {
+    /* Each connection is a descriptor, here and in the Wine server we start (it inherits the
+     * limit): raise the soft limit towards the hard one, capped, since some programs loop over
+     * every possible descriptor. If it fails, connect() reports what runs out. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < NET_MAX_DESCRIPTORS &&
+        rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max < NET_MAX_DESCRIPTORS ? rl.rlim_max : NET_MAX_DESCRIPTORS;
         (void)setrlimit(RLIMIT_NOFILE, &rl);
     }
@@ -102,7 +121,8 @@ static int set_nonblocking(sock_t s)
 static sock_t new_socket(int family)
 {
 #ifdef _WIN32
-    return WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    return WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                      WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
 #else
     return socket(family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
 #endif
@@ -150,7 +170,8 @@ int net_wait(sock_t s, int events, int64_t deadline)
 
         memset(&pfd, 0, sizeof pfd);
         pfd.fd = s;
-        pfd.events = (short)(((events & NET_READABLE) ? POLLIN : 0) | ((events & NET_WRITABLE) ? POLLOUT : 0));
+        pfd.events = (short)(((events & NET_READABLE) ? POLLIN : 0) |
+                             ((events & NET_WRITABLE) ? POLLOUT : 0));
         rc = poll(&pfd, 1, left > 0 ? (int)left : 0);
         if (rc < 0) {
 #ifndef _WIN32
@@ -277,7 +298,8 @@ sock_t net_connect(const char *host, unsigned port, int64_t deadline, char *err,
             rc = finish_connect(s, deadline);
         if (rc == 0)
             break;
-        snprintf(err, err_size, "connect to %s:%u: %s", host, port, error_text(rc, text, sizeof text));
+        snprintf(err, err_size, "connect to %s:%u: %s", host, port,
+                 error_text(rc, text, sizeof text));
         net_close(s);
         s = BAD_SOCKET;
     }
@@ -296,7 +318,8 @@ sock_t net_connect_start(const char *host, unsigned port, char *err, size_t err_
         return BAD_SOCKET;
     s = start_connect(list, &rc, err, err_size);
     if (s != BAD_SOCKET && rc != 0 && !in_progress(rc)) {
-        snprintf(err, err_size, "connect to %s:%u: %s", host, port, error_text(rc, text, sizeof text));
+        snprintf(err, err_size, "connect to %s:%u: %s", host, port,
+                 error_text(rc, text, sizeof text));
         net_close(s);
         s = BAD_SOCKET;
     }
@@ -355,7 +378,7 @@ int net_shutdown_write(sock_t s)
 
 void net_reset(sock_t s)
 {
-    struct linger now = { 1, 0 }; /* linger on, time 0: close() sends RST */
+    struct linger now = {1, 0}; /* linger on, time 0: close() sends RST */
 
     (void)setsockopt(s, SOL_SOCKET, SO_LINGER, (const char *)&now, (sock_len_t)sizeof now);
     closesocket(s);

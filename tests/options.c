@@ -54,16 +54,17 @@ int options_parse(int argc, char **argv, struct options *o)
         }
         i++;
         if (strcmp(arg, "--lesson") == 0) {
-            o->lesson = (int)parse_number(value, 1, 6);
+            o->lesson = (int)parse_number(value, 1, 7);
             if (o->lesson < 0) {
-                fprintf(stderr, "%s: --lesson takes 01 to 06, not '%s'\n", argv[0], value);
+                fprintf(stderr, "%s: --lesson takes 01 to 07, not '%s'\n", argv[0], value);
                 return OPTIONS_BAD;
             }
         } else if (strcmp(arg, "--exe") == 0) {
             FILE *f = fopen(value, "rb");
 
             if (f == NULL) {
-                fprintf(stderr, "%s: --exe %s: no such program (or it cannot be read)\n", argv[0], value);
+                fprintf(stderr, "%s: --exe %s: no such program (or it cannot be read)\n", argv[0],
+                        value);
                 return OPTIONS_BAD;
             }
             fclose(f);
@@ -95,14 +96,17 @@ int options_parse(int argc, char **argv, struct options *o)
     }
     for (int i = 0; i < o->check_count; i++)
         if (o->lesson && !check_applies(check_find(o->checks[i]), o->lesson)) {
-            fprintf(stderr, "%s: '%s' is not one of lesson %02d's checks (--list --lesson %02d shows them)\n",
-                    argv[0], o->checks[i], o->lesson, o->lesson);
+            fprintf(
+                stderr,
+                "%s: '%s' is not one of lesson %02d's checks (--list --lesson %02d shows them)\n",
+                argv[0], o->checks[i], o->lesson, o->lesson);
             return OPTIONS_BAD;
         }
     if (o->list)
         return OPTIONS_OK;
     if (o->lesson == 0 || (o->exe == NULL) == (o->connect == NULL)) {
-        fprintf(stderr, "%s: give --lesson NN and one of --exe PATH or --connect HOST:PORT\n", argv[0]);
+        fprintf(stderr, "%s: give --lesson NN and one of --exe PATH or --connect HOST:PORT\n",
+                argv[0]);
         return OPTIONS_BAD;
     }
     return OPTIONS_OK;

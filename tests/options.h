@@ -8,16 +8,17 @@
 
 /** \brief What the command line asked for. */
 struct options {
-    int lesson;             /**< 1 to 6; 0 when not given (only with --list) */
-    const char *exe;        /**< --exe PATH, or NULL */
-    const char *connect;    /**< --connect HOST:PORT as given, or NULL */
-    char host[64];          /**< HOST of --connect */
-    unsigned port;          /**< PORT of --connect */
-    const char *check;      /**< the first --check NAME, or NULL for all */
+    int lesson; /**< 1 to 6; 0 when not given (only with --list) */
+    const char *exe; /**< --exe PATH, or NULL */
+    const char *connect; /**< --connect HOST:PORT as given, or NULL */
+    char host[64]; /**< HOST of --connect */
+    unsigned port; /**< PORT of --connect */
+    const char *check; /**< the first --check NAME, or NULL for all */
     const char *checks[64]; /**< every --check NAME (echo_grade runs each; test_echo takes one) */
     int check_count;
-    int list;               /**< --list */
-    const char *json;       /**< --json PATH: also write the results there, for a gradebook (echo_grade) */
+    int list; /**< --list */
+    const char
+        *json; /**< --json PATH: also write the results there, for a gradebook (echo_grade) */
 };
 
 enum { OPTIONS_OK, OPTIONS_HELP, OPTIONS_BAD };

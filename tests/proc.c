@@ -42,11 +42,11 @@ struct tail {
 };
 
 struct proc {
-    struct monitor *mon;       /**< guards the fields below; notified on output and at its end */
+    struct monitor *mon; /**< guards the fields below; notified on output and at its end */
     struct tail out, err;
     char first_line[LINE_SIZE];
     size_t first_line_len;
-    int first_line_done;       /**< a '\n' was seen, or output ended */
+    int first_line_done; /**< a '\n' was seen, or output ended */
     int out_ended, err_ended;
 #ifdef _WIN32
     HANDLE process;
@@ -54,10 +54,18 @@ struct proc {
     HANDLE out_pipe, err_pipe;
     struct thread *out_reader, *err_reader;
 #else
+    const char *exe; /**< what proc_start() was given, to start it once more */
+    const char *const *args;
+    int wine; /**< runs through Wine */
+    int retried; /**< Wine may have failed once: this is the second start */
+    int tracing; /**< Wine's loader reports each module it loads (the second start) */
+    int exe_loaded; /**< the loader reported loading the program itself */
+    char err_line[LINE_SIZE]; /**< the standard error line being read, while tracing */
+    size_t err_line_len;
     pid_t pid;
-    int pidfd;                 /**< becomes readable when the process ends */
+    int pidfd; /**< becomes readable when the process ends */
     int out_pipe, err_pipe;
-    int wake[2];               /**< written by proc_stop() to end the reader */
+    int wake[2]; /**< written by proc_stop() to end the reader */
     struct thread *reader;
     int reaped, exit_code;
 #endif
@@ -106,14 +114,17 @@ static void on_output(struct proc *p, int is_err, const char *data, size_t len)
     monitor_leave(p->mon);
 }
 
+static int restart_if_wine_failed(struct proc *p);
+
 int proc_first_line(struct proc *p, char *line, size_t size, int64_t deadline)
 {
-    int done;
+    int done, ended_first;
 
     monitor_enter(p->mon);
     while (!p->first_line_done && monitor_wait(p->mon, deadline))
         ;
-    done = p->first_line_done && !(p->out_ended && p->first_line_len == 0);
+    ended_first = p->out_ended && p->first_line_len == 0;
+    done = p->first_line_done && !ended_first;
     if (done) {
         size_t len = p->first_line_len;
 
@@ -125,6 +136,8 @@ int proc_first_line(struct proc *p, char *line, size_t size, int64_t deadline)
         line[len] = '\0';
     }
     monitor_leave(p->mon);
+    if (ended_first && restart_if_wine_failed(p))
+        return proc_first_line(p, line, size, deadline);
     return done;
 }
 
@@ -147,8 +160,14 @@ static char *copy_tail(struct proc *p, const struct tail *t, char *buf, size_t s
     return buf;
 }
 
-char *proc_stderr(struct proc *p, char *buf, size_t size) { return copy_tail(p, &p->err, buf, size); }
-char *proc_stdout(struct proc *p, char *buf, size_t size) { return copy_tail(p, &p->out, buf, size); }
+char *proc_stderr(struct proc *p, char *buf, size_t size)
+{
+    return copy_tail(p, &p->err, buf, size);
+}
+char *proc_stdout(struct proc *p, char *buf, size_t size)
+{
+    return copy_tail(p, &p->out, buf, size);
+}
 
 #ifdef _WIN32
 /* ------------------------------------------------------------ Windows ---- */
@@ -229,7 +248,7 @@ static int append_quoted(char *cmd, size_t size, const char *arg)
 
 struct proc *proc_start(const char *exe, const char *const *args, char *err, size_t err_size)
 {
-    SECURITY_ATTRIBUTES inherit = { (DWORD)sizeof inherit, NULL, TRUE };
+    SECURITY_ATTRIBUTES inherit = {(DWORD)sizeof inherit, NULL, TRUE};
     STARTUPINFOA si;
     PROCESS_INFORMATION pi;
     HANDLE out_w = NULL, err_w = NULL, null_in = INVALID_HANDLE_VALUE;
@@ -255,7 +274,8 @@ struct proc *proc_start(const char *exe, const char *const *args, char *err, siz
             goto fail;
         }
     }
-    if (!CreatePipe(&p->out_pipe, &out_w, &inherit, 0) || !CreatePipe(&p->err_pipe, &err_w, &inherit, 0)) {
+    if (!CreatePipe(&p->out_pipe, &out_w, &inherit, 0) ||
+        !CreatePipe(&p->err_pipe, &err_w, &inherit, 0)) {
         snprintf(err, err_size, "CreatePipe: error %lu", (unsigned long)GetLastError());
         goto fail;
     }
@@ -266,12 +286,14 @@ struct proc *proc_start(const char *exe, const char *const *args, char *err, siz
     si.cb = (DWORD)sizeof si;
     si.dwFlags = STARTF_USESTDHANDLES;
     /* The server reads nothing from the console: NUL, so a test never waits on a keyboard. */
-    null_in = CreateFileA("NUL", GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, &inherit, OPEN_EXISTING, 0, NULL);
+    null_in = CreateFileA("NUL", GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, &inherit,
+                          OPEN_EXISTING, 0, NULL);
     si.hStdInput = null_in;
     si.hStdOutput = out_w;
     si.hStdError = err_w;
     /* A process group of its own, so proc_interrupt() can send it Ctrl+Break alone. */
-    if (!CreateProcessA(NULL, cmd, NULL, NULL, TRUE, CREATE_NEW_PROCESS_GROUP, NULL, NULL, &si, &pi)) {
+    if (!CreateProcessA(NULL, cmd, NULL, NULL, TRUE, CREATE_NEW_PROCESS_GROUP, NULL, NULL, &si,
+                        &pi)) {
         snprintf(err, err_size, "CreateProcess %s: error %lu", exe, (unsigned long)GetLastError());
         goto fail;
     }
@@ -293,14 +315,33 @@ struct proc *proc_start(const char *exe, const char *const *args, char *err, siz
     return p;
 
 fail:
-    if (null_in != INVALID_HANDLE_VALUE) CloseHandle(null_in);
-    if (out_w) CloseHandle(out_w);
-    if (err_w) CloseHandle(err_w);
-    if (p->out_pipe) CloseHandle(p->out_pipe);
-    if (p->err_pipe) CloseHandle(p->err_pipe);
+    if (null_in != INVALID_HANDLE_VALUE)
+        CloseHandle(null_in);
+    if (out_w)
+        CloseHandle(out_w);
+    if (err_w)
+        CloseHandle(err_w);
+    if (p->out_pipe)
+        CloseHandle(p->out_pipe);
+    if (p->err_pipe)
+        CloseHandle(p->err_pipe);
     monitor_free(p->mon);
     free(p);
     return NULL;
+}
+
+static int restart_if_wine_failed(struct proc *p)
+{
+    (void)p; /* no Wine on Windows */
+    return 0;
+}
+
+int proc_wine_failed(struct proc *p, char *why, size_t size)
+{
+    (void)p;
+    (void)why;
+    (void)size;
+    return 0;
 }
 
 int proc_wait(struct proc *p, int64_t deadline, int *exit_code)
@@ -319,7 +360,8 @@ int proc_wait(struct proc *p, int64_t deadline, int *exit_code)
 
 void proc_interrupt(struct proc *p)
 {
-    (void)GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, p->pid); /* nothing to do if it already ended */
+    (void)GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT,
+                                   p->pid); /* nothing to do if it already ended */
 }
 
 static int64_t filetime_100ns(FILETIME t)
@@ -388,6 +430,54 @@ void proc_stop(struct proc *p)
 #else
 /* -------------------------------------------------------------- POSIX ---- */
 
+/** \brief The file name part of \p path. */
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    return slash ? slash + 1 : path;
+}
+
+/**
+ * \brief One whole line of standard error while Wine's loader reports what it
+ * loads: its reports are evidence, kept out of the program's output; every
+ * other line is output as usual.
+ */
+static void on_traced_line(struct proc *p, const char *line, size_t len)
+{
+    char text[LINE_SIZE + 1];
+
+    snprintf(text, sizeof text, "%.*s", (int)len, line);
+    if (strstr(text, ":trace:loaddll:") == NULL) {
+        on_output(p, 1, line, len);
+        return;
+    }
+    /* `0024:trace:loaddll:build_module Loaded L"Z:\\...\\04_iocp_basic.exe" at ...: native` */
+    if (strcasestr(text, base_name(p->exe)) != NULL) {
+        monitor_enter(p->mon);
+        p->exe_loaded = 1;
+        monitor_leave(p->mon);
+    }
+}
+
+/** \brief Standard error while tracing: split into lines for on_traced_line() (len 0: the end). */
+static void on_traced_error(struct proc *p, const char *data, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        p->err_line[p->err_line_len++] = data[i];
+        if (data[i] == '\n' || p->err_line_len == sizeof p->err_line) {
+            on_traced_line(p, p->err_line, p->err_line_len);
+            p->err_line_len = 0;
+        }
+    }
+    if (len == 0) {
+        if (p->err_line_len > 0)
+            on_traced_line(p, p->err_line, p->err_line_len);
+        p->err_line_len = 0;
+        on_output(p, 1, NULL, 0);
+    }
+}
+
 static void reader_main(void *arg)
 {
     struct proc *p = arg;
@@ -396,11 +486,15 @@ static void reader_main(void *arg)
 
     while (open_streams > 0) {
         struct pollfd fds[3] = {
-            { p->out_pipe, POLLIN, 0 }, { p->err_pipe, POLLIN, 0 }, { p->wake[0], POLLIN, 0 },
+            {p->out_pipe, POLLIN, 0},
+            {p->err_pipe, POLLIN, 0},
+            {p->wake[0], POLLIN, 0},
         };
 
-        if (p->out_pipe < 0) fds[0].fd = -1;
-        if (p->err_pipe < 0) fds[1].fd = -1;
+        if (p->out_pipe < 0)
+            fds[0].fd = -1;
+        if (p->err_pipe < 0)
+            fds[1].fd = -1;
         if (poll(fds, 3, -1) < 0) {
             if (errno == EINTR)
                 continue;
@@ -416,12 +510,18 @@ static void reader_main(void *arg)
                 continue;
             got = read(*fd, buf, sizeof buf);
             if (got > 0) {
-                on_output(p, i, buf, (size_t)got);
+                if (i == 1 && p->tracing)
+                    on_traced_error(p, buf, (size_t)got);
+                else
+                    on_output(p, i, buf, (size_t)got);
             } else if (got == 0 || errno != EINTR) {
                 close(*fd);
                 *fd = -1;
                 open_streams--;
-                on_output(p, i, NULL, 0);
+                if (i == 1 && p->tracing)
+                    on_traced_error(p, NULL, 0);
+                else
+                    on_output(p, i, NULL, 0);
             }
         }
     }
@@ -431,9 +531,13 @@ static void reader_main(void *arg)
  * \brief posix_spawnp() with a const argument list: it takes `char *const[]`
  * for historical reasons but never writes to the strings.
  */
-static int spawn(pid_t *pid, const posix_spawn_file_actions_t *fa, const char *const *argv)
+static int spawn(pid_t *pid, const posix_spawn_file_actions_t *fa, const char *const *argv,
+                 char *const *envp)
 {
-    union { const char *const *in; char *const *out; } args;
+    union {
+        const char *const *in;
+        char *const *out;
+    } args;
     posix_spawnattr_t attr;
     sigset_t none, pipe_signal;
     int rc;
@@ -446,56 +550,74 @@ static int spawn(pid_t *pid, const posix_spawn_file_actions_t *fa, const char *c
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &pipe_signal);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    rc = posix_spawnp(pid, argv[0], fa, &attr, args.out, environ);
+    rc = posix_spawnp(pid, argv[0], fa, &attr, args.out, envp ? envp : environ);
     posix_spawnattr_destroy(&attr);
     return rc;
 }
 
-/** \brief Run a helper program with its standard streams on /dev/null and wait for it. */
-static void run_quietly(const char *const *argv)
+/**
+ * \brief Run a helper program with its standard streams on /dev/null and wait
+ * for it. Returns its exit code, -1 if it could not run.
+ */
+static int run_quietly(const char *const *argv)
 {
     posix_spawn_file_actions_t fa;
     pid_t pid;
+    int status = -1, code = -1;
 
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    if (spawn(&pid, &fa, argv) == 0)
-        (void)waitpid(pid, NULL, 0); /* a failure shows later, when the server does not start */
+    /* A failure shows later, when the server does not start. */
+    if (spawn(&pid, &fa, argv, NULL) == 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+        code = WEXITSTATUS(status);
     posix_spawn_file_actions_destroy(&fa);
+    return code;
 }
 
 /**
  * \brief Set Wine up the way the build did: the build tree's own prefix,
  * quiet, no pop-ups (COURSE_WINE_ENV, from CMake), unless the user's
- * environment already says otherwise. Then start the wineserver and Wine's
- * background processes (services.exe and friends) on /dev/null: started on
- * demand by the first server, they would inherit its output pipes and hold
+ * environment already says otherwise. Then make sure a wineserver runs, and
+ * Wine's background processes (services.exe and friends), on /dev/null:
+ * started on demand by a server, they would inherit its output pipes and hold
  * them open after it ended.
+ *
+ * Called before every start, not once: Wine 8 sometimes loses its wineserver
+ * when a program with many sockets is killed. The next program would then
+ * start a wineserver of its own, which runs wineboot inside that program's
+ * start and shuts down 3 s after the last program ends, racing every later
+ * start. Asking costs about 2 ms when a wineserver runs (it exits with 2).
  */
 static void prepare_wine(void)
 {
-    static int done;
+    static int env_done;
     char settings[] = COURSE_WINE_ENV;
     char *save = NULL;
     /* Kept 30 s after the last Windows program ends, so a grading run starts Wine once. */
-    const char *const server[] = { COURSE_WINESERVER, "-p30", NULL };
-    const char *const boot[] = { COURSE_WINE, "cmd.exe", "/c", "exit", "0", NULL };
+    const char *const server[] = {COURSE_WINESERVER, "-p30", NULL};
+    const char *const boot[] = {COURSE_WINE, "cmd.exe", "/c", "exit", "0", NULL};
+    int started;
 
-    if (done)
-        return;
-    done = 1;
-    for (char *kv = strtok_r(settings, "|", &save); kv; kv = strtok_r(NULL, "|", &save)) {
-        char *eq = strchr(kv, '=');
+    if (!env_done) {
+        for (char *kv = strtok_r(settings, "|", &save); kv; kv = strtok_r(NULL, "|", &save)) {
+            char *eq = strchr(kv, '=');
 
-        if (eq) {
-            *eq = '\0';
-            setenv(kv, eq + 1, 0);
+            if (eq) {
+                *eq = '\0';
+                setenv(kv, eq + 1, 0);
+            }
         }
     }
-    run_quietly(server); /* forks into the background once ready; exits at once if one runs */
-    run_quietly(boot);
+    /* Forks into the background once ready (0); exits with 2 at once if one runs. */
+    started = run_quietly(server) == 0;
+    /* The first time, boot whatever runs: a wineserver someone started by hand may have none of
+     * the background processes yet. Not under ctest, whose fixture booted it (COURSE_WINE_BOOTED):
+     * that saves a Wine start (about 0.1 s) per test. */
+    if (started || (!env_done && getenv("COURSE_WINE_BOOTED") == NULL))
+        run_quietly(boot);
+    env_done = 1;
 }
 
 static int ends_with_exe(const char *path)
@@ -505,36 +627,65 @@ static int ends_with_exe(const char *path)
     return n > 4 && (strcmp(path + n - 4, ".exe") == 0 || strcmp(path + n - 4, ".EXE") == 0);
 }
 
-struct proc *proc_start(const char *exe, const char *const *args, char *err, size_t err_size)
+/** \brief The Wine that runs a `.exe`: the build's, or COURSE_TEST_WINE (a fake, in the harness's
+ * own tests). */
+static const char *wine_command(void)
+{
+    const char *fake = getenv("COURSE_TEST_WINE");
+
+    return fake && *fake ? fake : COURSE_WINE;
+}
+
+/**
+ * \brief The environment of a second start: as ours, but Wine's loader reports
+ * every module it loads (and Wine prints its errors). "-all" first, so Debian's
+ * wine script prints no hint about wine32. Freed by the caller.
+ */
+static char **tracing_environment(void)
+{
+    static char traced[] = "WINEDEBUG=-all,err+all,+loaddll";
+    size_t n = 0, k = 0;
+    char **envp;
+
+    while (environ[n])
+        n++;
+    envp = calloc(n + 2, sizeof *envp);
+    if (envp == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "WINEDEBUG=", 10) != 0)
+            envp[k++] = environ[i];
+    envp[k] = traced;
+    return envp;
+}
+
+/**
+ * \brief Start p->exe with p->args (a first or a second time): pipes, the
+ * process, the reader. Returns 0, or -1 with the reason in \p err and p
+ * unchanged.
+ */
+static int spawn_process(struct proc *p, char *err, size_t err_size)
 {
     const char *argv[64];
     size_t argc = 0;
-    int out[2] = { -1, -1 }, errp[2] = { -1, -1 };
+    int out[2] = {-1, -1}, errp[2] = {-1, -1};
     posix_spawn_file_actions_t fa;
-    struct proc *p = calloc(1, sizeof *p);
+    char **envp = NULL;
+    pid_t pid;
     int rc;
 
-    if (p == NULL) {
-        snprintf(err, err_size, "out of memory");
-        return NULL;
-    }
-    p->pidfd = p->wake[0] = p->wake[1] = -1;
-    p->mon = monitor_new();
-    if (p->mon == NULL) {
-        snprintf(err, err_size, "out of memory");
-        free(p);
-        return NULL;
-    }
-    if (ends_with_exe(exe)) {
-        prepare_wine();
-        argv[argc++] = COURSE_WINE;
-    }
-    argv[argc++] = exe;
-    while (*args && argc + 1 < sizeof argv / sizeof argv[0])
-        argv[argc++] = *args++;
+    if (p->wine)
+        argv[argc++] = wine_command();
+    argv[argc++] = p->exe;
+    for (const char *const *a = p->args; *a && argc + 1 < sizeof argv / sizeof argv[0]; a++)
+        argv[argc++] = *a;
     argv[argc] = NULL;
 
-    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0 || pipe2(p->wake, O_CLOEXEC) != 0) {
+    if (p->tracing && (envp = tracing_environment()) == NULL) {
+        snprintf(err, err_size, "out of memory");
+        return -1;
+    }
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
         snprintf(err, err_size, "pipe: %s", strerror(errno));
         goto fail;
     }
@@ -542,38 +693,86 @@ struct proc *proc_start(const char *exe, const char *const *args, char *err, siz
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-    rc = spawn(&p->pid, &fa, argv);
+    rc = spawn(&pid, &fa, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
+    free(envp);
+    envp = NULL;
     if (rc != 0) {
         snprintf(err, err_size, "cannot start %s: %s", argv[0], strerror(rc));
         goto fail;
     }
     close(out[1]);
     close(errp[1]);
+    /* What a first start left is gone from here on: the reader is not running. */
+    memset(&p->out, 0, sizeof p->out);
+    memset(&p->err, 0, sizeof p->err);
+    p->first_line_len = 0;
+    p->first_line_done = p->out_ended = p->err_ended = 0;
+    p->reaped = 0;
+    p->exit_code = 0;
+    p->pid = pid;
     p->out_pipe = out[0];
     p->err_pipe = errp[0];
     p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
     p->reader = thread_start(reader_main, p);
     if (p->reader == NULL) {
         snprintf(err, err_size, "cannot start a reader thread");
-        p->out_pipe = p->err_pipe = -1;
         close(out[0]);
         close(errp[0]);
+        p->out_pipe = p->err_pipe = -1;
         kill(p->pid, SIGKILL);
         waitpid(p->pid, NULL, 0);
-        goto fail_after_spawn;
+        if (p->pidfd >= 0)
+            close(p->pidfd);
+        p->pidfd = -1;
+        return -1;
     }
+    return 0;
+
+fail:
+    free(envp);
+    for (int i = 0; i < 2; i++) {
+        if (out[i] >= 0)
+            close(out[i]);
+        if (errp[i] >= 0)
+            close(errp[i]);
+    }
+    return -1;
+}
+
+struct proc *proc_start(const char *exe, const char *const *args, char *err, size_t err_size)
+{
+    struct proc *p = calloc(1, sizeof *p);
+
+    if (p == NULL) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    p->pidfd = p->wake[0] = p->wake[1] = p->out_pipe = p->err_pipe = -1;
+    p->exe = exe;
+    p->args = args;
+    p->wine = ends_with_exe(exe);
+    p->mon = monitor_new();
+    if (p->mon == NULL) {
+        snprintf(err, err_size, "out of memory");
+        free(p);
+        return NULL;
+    }
+    if (p->wine)
+        prepare_wine();
+    if (pipe2(p->wake, O_CLOEXEC) != 0) {
+        snprintf(err, err_size, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    if (spawn_process(p, err, err_size) != 0)
+        goto fail;
     return p;
 
 fail:
-    for (int i = 0; i < 2; i++) {
-        if (out[i] >= 0) close(out[i]);
-        if (errp[i] >= 0) close(errp[i]);
-    }
-fail_after_spawn:
-    if (p->pidfd >= 0) close(p->pidfd);
-    if (p->wake[0] >= 0) close(p->wake[0]);
-    if (p->wake[1] >= 0) close(p->wake[1]);
+    if (p->wake[0] >= 0)
+        close(p->wake[0]);
+    if (p->wake[1] >= 0)
+        close(p->wake[1]);
     monitor_free(p->mon);
     free(p);
     return NULL;
@@ -593,11 +792,12 @@ static int try_reap(struct proc *p)
     return 1;
 }
 
-int proc_wait(struct proc *p, int64_t deadline, int *exit_code)
+/** \brief Wait until the process has ended, up to \p deadline; 1 once it is reaped. */
+static int wait_reaped(struct proc *p, int64_t deadline)
 {
     while (!try_reap(p)) {
         int64_t left = deadline - now_ms();
-        struct pollfd pfd = { p->pidfd, POLLIN, 0 };
+        struct pollfd pfd = {p->pidfd, POLLIN, 0};
 
         if (left <= 0)
             return 0;
@@ -609,9 +809,153 @@ int proc_wait(struct proc *p, int64_t deadline, int *exit_code)
         if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
             return 0;
     }
+    return 1;
+}
+
+int proc_wait(struct proc *p, int64_t deadline, int *exit_code)
+{
+    if (!wait_reaped(p, deadline))
+        return 0;
+    wait_output_end(p);
+    if (restart_if_wine_failed(p))
+        return proc_wait(p, deadline, exit_code);
     if (exit_code)
         *exit_code = p->exit_code;
+    return 1;
+}
+
+/** \brief Whether one line of standard error is Wine's own: its fatal errors and its debug
+ * channels. */
+static int is_wine_line(const char *line)
+{
+    static const char *const fatal[] = {"wine: ", "wineserver: ", "wine client error", NULL};
+    size_t hex = strspn(line, "0123456789abcdef");
+
+    for (const char *const *f = fatal; *f; f++)
+        if (strncmp(line, *f, strlen(*f)) == 0)
+            return 2;
+    /* `0044:err:winediag:...`: a thread id and a debug class */
+    if (hex == 4 && (strncmp(line + 4, ":err:", 5) == 0 || strncmp(line + 4, ":fixme:", 7) == 0 ||
+                     strncmp(line + 4, ":warn:", 6) == 0 || strncmp(line + 4, ":trace:", 7) == 0))
+        return 1;
+    return 0;
+}
+
+enum verdict {
+    PROGRAM_RAN, /**< its outcome is its own: an exit, a message, a line */
+    WINE_MAYBE, /**< ended with code 1 and not a word: how Wine fails to start a program, and how a
+                   program may fail */
+    WINE_FAILED, /**< Wine said so, or its loader never loaded the program */
+};
+
+/**
+ * \brief For a program run through Wine that ended before its first line:
+ * who ended it. Wine's loader and wineserver end a program that they cannot
+ * start with exit code 1; with WINEDEBUG=-all they say nothing (or only their
+ * fatal "wine: ..." lines). A program that printed anything of its own ran.
+ * \p evidence gets Wine's first line of its own, if any.
+ */
+static enum verdict wine_verdict(struct proc *p, char *evidence, size_t size)
+{
+    char text[TAIL_SIZE + 1], *save = NULL;
+    int wine_said = 0, program_said = 0;
+    enum verdict v;
+
+    evidence[0] = '\0';
+    monitor_enter(p->mon);
+    snprintf(text, sizeof text, "%s", p->err.text);
+    program_said = p->out.len > 0;
+    for (char *line = strtok_r(text, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+        int kind = is_wine_line(line);
+
+        if (kind == 0)
+            program_said = 1;
+        if (kind == 2 && !wine_said)
+            snprintf(evidence, size, "%s", line);
+        wine_said |= kind == 2;
+    }
+    if (!p->wine || p->exit_code != 1 || program_said)
+        v = PROGRAM_RAN;
+    else if (wine_said)
+        v = WINE_FAILED;
+    else if (!p->tracing)
+        v = WINE_MAYBE;
+    else
+        v = p->exe_loaded ? PROGRAM_RAN : WINE_FAILED;
+    monitor_leave(p->mon);
+    return v;
+}
+
+/** \brief Stop the reader of an ended process (it ends by itself once both streams have). */
+static void end_reader(struct proc *p)
+{
+    char byte;
+
+    if (!(p->out_ended && p->err_ended) && write(p->wake[1], "x", 1) != 1)
+        abort(); /* cannot fail short of a bug */
+    thread_join(p->reader);
+    p->reader = NULL;
+    if (!(p->out_ended && p->err_ended) && read(p->wake[0], &byte, 1) != 1)
+        abort();
+    if (p->out_pipe >= 0)
+        close(p->out_pipe);
+    if (p->err_pipe >= 0)
+        close(p->err_pipe);
+    if (p->pidfd >= 0)
+        close(p->pidfd);
+    p->out_pipe = p->err_pipe = p->pidfd = -1;
+}
+
+/**
+ * \brief The program ended before its first line, perhaps because Wine could
+ * not start it: then start it once more (its loader reporting what it loads),
+ * say so on stderr and return 1. A failure of the program's own is left as it is.
+ */
+static int restart_if_wine_failed(struct proc *p)
+{
+    char evidence[LINE_SIZE], err[256];
+    enum verdict v;
+
+    /* Output ends a moment before the process: wait for its exit code (bounded), for the caller
+     * too. */
+    if (!wait_reaped(p, now_ms() + 2000))
+        return 0;
     wait_output_end(p);
+    if (!p->wine || p->retried)
+        return 0;
+    v = wine_verdict(p, evidence, sizeof evidence);
+    if (v == PROGRAM_RAN)
+        return 0;
+    fprintf(stderr,
+            "harness: '%s' ended with code 1 before printing a line%s%s%s, which is how Wine fails "
+            "when it "
+            "cannot start a program: no verdict on it; starting it once more\n",
+            p->exe, v == WINE_FAILED ? " (Wine said '" : " and said nothing",
+            v == WINE_FAILED ? evidence : "", v == WINE_FAILED ? "')" : "");
+    end_reader(p);
+    prepare_wine(); /* the wineserver may be what went away */
+    p->retried = p->tracing = 1;
+    if (spawn_process(p, err, sizeof err) != 0) {
+        fprintf(stderr, "harness: cannot start '%s' once more: %s\n", p->exe, err);
+        p->reader = NULL;
+        p->out_ended = p->err_ended = p->first_line_done = 1;
+        return 0; /* it stays ended, with what it printed the first time */
+    }
+    return 1;
+}
+
+int proc_wine_failed(struct proc *p, char *why, size_t size)
+{
+    char evidence[LINE_SIZE];
+
+    if (!p->wine || !p->reaped || wine_verdict(p, evidence, sizeof evidence) != WINE_FAILED)
+        return 0;
+    if (evidence[0])
+        snprintf(why, size, "Wine said '%s'", evidence);
+    else
+        snprintf(why, size,
+                 "it ended with code 1 and no output%s, and Wine's loader never loaded it",
+                 p->retried ? " twice" : "");
     return 1;
 }
 
@@ -632,7 +976,8 @@ int proc_threads(struct proc *p, struct proc_thread *out, size_t max)
     snprintf(path, sizeof path, "/proc/%ld/task", (long)p->pid);
     dir = opendir(path);
     if (dir == NULL || ticks <= 0) {
-        if (dir) closedir(dir);
+        if (dir)
+            closedir(dir);
         return -1;
     }
     while ((e = readdir(dir)) != NULL) {
@@ -656,8 +1001,9 @@ int proc_threads(struct proc *p, struct proc_thread *out, size_t max)
             /* The name, field 2, is in parentheses and may hold spaces: count fields after the last
              * ')'. utime and stime are fields 14 and 15, in clock ticks. */
             after = strrchr(stat, ')');
-            if (after != NULL && sscanf(after + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                                        &utime, &stime) == 2)
+            if (after != NULL &&
+                sscanf(after + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                       &stime) == 2)
                 out[n].cpu_ms = (int64_t)((utime + stime) * 1000 / (unsigned long long)ticks);
         }
         n++;
@@ -674,13 +1020,19 @@ void proc_stop(struct proc *p)
         kill(p->pid, SIGKILL);
         proc_wait(p, now_ms() + 5000, NULL);
     }
-    /* Ends the reader even if something still holds a pipe open; it cannot fail short of a bug. */
-    if (write(p->wake[1], "x", 1) != 1)
-        abort();
-    thread_join(p->reader);
-    if (p->out_pipe >= 0) close(p->out_pipe);
-    if (p->err_pipe >= 0) close(p->err_pipe);
-    if (p->pidfd >= 0) close(p->pidfd);
+    /* Ends the reader even if something still holds a pipe open; it cannot fail short of a bug.
+     * (No reader: a second start failed, see restart_if_wine_failed().) */
+    if (p->reader != NULL) {
+        if (write(p->wake[1], "x", 1) != 1)
+            abort();
+        thread_join(p->reader);
+    }
+    if (p->out_pipe >= 0)
+        close(p->out_pipe);
+    if (p->err_pipe >= 0)
+        close(p->err_pipe);
+    if (p->pidfd >= 0)
+        close(p->pidfd);
     close(p->wake[0]);
     close(p->wake[1]);
     monitor_free(p->mon);

@@ -59,8 +59,8 @@ static void run_check(void **state)
     if (r.skipped)
         skip();
     if (!r.passed)
-        fail_msg("%s: expected %s; got %s.%s%s", f->check->name, r.expected, r.got, r.hint[0] ? " Hint: " : "",
-                 r.hint);
+        fail_msg("%s: expected %s; got %s.%s%s", f->check->name, r.expected, r.got,
+                 r.hint[0] ? " Hint: " : "", r.hint);
     print_message("%s: %s\n", f->check->name, r.got);
 }
 
@@ -71,7 +71,8 @@ int main(int argc, char **argv)
     char group[64];
 
     if (options_parse(argc, argv, &o) != OPTIONS_OK || o.check == NULL || o.list) {
-        fprintf(stderr, "usage: test_echo --lesson NN --check NAME (--exe PATH | --connect HOST:PORT)\n");
+        fprintf(stderr,
+                "usage: test_echo --lesson NN --check NAME (--exe PATH | --connect HOST:PORT)\n");
         return 2;
     }
     if (net_init() != 0) {
@@ -86,8 +87,11 @@ int main(int argc, char **argv)
         /* Written out instead of cmocka_unit_test_prestate_setup_teardown() so the test is named
          * after the check, not after run_check. */
         const struct CMUnitTest tests[] = {
-            { .name = f.check->name, .test_func = run_check, .setup_func = setup, .teardown_func = teardown,
-              .initial_state = &f },
+            {.name = f.check->name,
+             .test_func = run_check,
+             .setup_func = setup,
+             .teardown_func = teardown,
+             .initial_state = &f},
         };
 
         snprintf(group, sizeof group, "lesson %02d", o.lesson);

@@ -60,7 +60,8 @@ int64_t now_us(void)
     if (freq.QuadPart == 0)
         QueryPerformanceFrequency(&freq); /* the same on every call: a race here is harmless */
     QueryPerformanceCounter(&t);
-    return (int64_t)(t.QuadPart / freq.QuadPart * 1000000 + t.QuadPart % freq.QuadPart * 1000000 / freq.QuadPart);
+    return (int64_t)(t.QuadPart / freq.QuadPart * 1000000 +
+                     t.QuadPart % freq.QuadPart * 1000000 / freq.QuadPart);
 #else
     struct timespec ts;
 
@@ -88,9 +89,18 @@ void monitor_free(struct monitor *m)
     free(m);
 }
 
-void monitor_enter(struct monitor *m) { EnterCriticalSection(&m->lock); }
-void monitor_leave(struct monitor *m) { LeaveCriticalSection(&m->lock); }
-void monitor_notify(struct monitor *m) { WakeAllConditionVariable(&m->changed); }
+void monitor_enter(struct monitor *m)
+{
+    EnterCriticalSection(&m->lock);
+}
+void monitor_leave(struct monitor *m)
+{
+    LeaveCriticalSection(&m->lock);
+}
+void monitor_notify(struct monitor *m)
+{
+    WakeAllConditionVariable(&m->changed);
+}
 
 int monitor_wait(struct monitor *m, int64_t deadline)
 {
@@ -162,9 +172,18 @@ void monitor_free(struct monitor *m)
     free(m);
 }
 
-void monitor_enter(struct monitor *m) { pthread_mutex_lock(&m->lock); }
-void monitor_leave(struct monitor *m) { pthread_mutex_unlock(&m->lock); }
-void monitor_notify(struct monitor *m) { pthread_cond_broadcast(&m->changed); }
+void monitor_enter(struct monitor *m)
+{
+    pthread_mutex_lock(&m->lock);
+}
+void monitor_leave(struct monitor *m)
+{
+    pthread_mutex_unlock(&m->lock);
+}
+void monitor_notify(struct monitor *m)
+{
+    pthread_cond_broadcast(&m->changed);
+}
 
 int monitor_wait(struct monitor *m, int64_t deadline)
 {

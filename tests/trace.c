@@ -33,7 +33,8 @@
 enum {
     FLUSH_MS = 20,
     BUFFER_BYTES = 4 << 20, /**< events between two flushes; more are dropped and counted */
-    MAP_SLOTS = 1 << 16,    /**< OVERLAPPED -> what it was posted for: a cache, a lost entry reads "other" */
+    MAP_SLOTS =
+        1 << 16, /**< OVERLAPPED -> what it was posted for: a cache, a lost entry reads "other" */
     ROUTINE_SLOTS = 1 << 17, /**< OVERLAPPED -> the lesson's completion routine, until it has run */
 };
 
@@ -48,9 +49,9 @@ struct posted {
 #define GONE ((const OVERLAPPED *)1)
 
 static struct {
-    volatile LONG state;            /* 0: not read yet, 1: on, 2: off */
+    volatile LONG state; /* 0: not read yet, 1: on, 2: off */
     HANDLE file;
-    CRITICAL_SECTION lock;          /* guards buffer, used, dropped and map */
+    CRITICAL_SECTION lock; /* guards buffer, used, dropped and map */
     char *buffer;
     size_t used;
     unsigned long dropped;
@@ -94,10 +95,11 @@ static int on(void)
             QueryPerformanceFrequency(&trace.frequency);
             QueryPerformanceCounter(&trace.start);
             trace.buffer = path ? malloc(BUFFER_BYTES) : NULL;
-            trace.file = trace.buffer ? CreateFileA(path, GENERIC_WRITE, FILE_SHARE_READ, NULL, CREATE_ALWAYS,
-                                                    FILE_ATTRIBUTE_NORMAL, NULL)
+            trace.file = trace.buffer ? CreateFileA(path, GENERIC_WRITE, FILE_SHARE_READ, NULL,
+                                                    CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL)
                                       : INVALID_HANDLE_VALUE;
-            if (trace.file != INVALID_HANDLE_VALUE && CreateThread(NULL, 0, flusher, NULL, 0, NULL) != NULL) {
+            if (trace.file != INVALID_HANDLE_VALUE &&
+                CreateThread(NULL, 0, flusher, NULL, 0, NULL) != NULL) {
                 atexit(flush);
                 InterlockedExchange(&trace.state, 1);
             } else {
@@ -118,11 +120,13 @@ static long long now_us(void)
     return (t.QuadPart - trace.start.QuadPart) * 1000000 / trace.frequency.QuadPart;
 }
 
-static void record(long long start, const char *class, const char *name, ULONG_PTR handle, long long bytes)
+static void record(long long start, const char *class, const char *name, ULONG_PTR handle,
+                   long long bytes)
 {
     char line[160];
     int n = snprintf(line, sizeof line, "%lld %lld %lu %s %s %llx %lld\n", start, now_us(),
-                     (unsigned long)GetCurrentThreadId(), class, name, (unsigned long long)handle, bytes);
+                     (unsigned long)GetCurrentThreadId(), class, name, (unsigned long long)handle,
+                     bytes);
 
     if (n <= 0 || (size_t)n >= sizeof line)
         return;
@@ -150,7 +154,8 @@ static void remember(const OVERLAPPED *ov, const char *name)
     LeaveCriticalSection(&trace.lock);
 }
 
-/** \brief What \p ov was posted for: its name, or "other" when the cache lost it, "exit" for none. */
+/** \brief What \p ov was posted for: its name, or "other" when the cache lost it, "exit" for none.
+ */
 static const char *recall(const OVERLAPPED *ov)
 {
     const char *name = ov ? "other" : "exit";
@@ -166,7 +171,8 @@ static const char *recall(const OVERLAPPED *ov)
  * \brief Keep the lesson's completion routine for \p ov until it has run (one operation per
  * OVERLAPPED is in flight). Returns 0 when the table is full: then the routine is not traced.
  */
-static int keep_routine(const OVERLAPPED *ov, const char *name, LPWSAOVERLAPPED_COMPLETION_ROUTINE routine)
+static int keep_routine(const OVERLAPPED *ov, const char *name,
+                        LPWSAOVERLAPPED_COMPLETION_ROUTINE routine)
 {
     size_t i = ((ULONG_PTR)ov >> 4) & (ROUTINE_SLOTS - 1), n;
     int kept = 0;
@@ -190,10 +196,11 @@ static int keep_routine(const OVERLAPPED *ov, const char *name, LPWSAOVERLAPPED_
 static struct posted take_routine(const OVERLAPPED *ov)
 {
     size_t i = ((ULONG_PTR)ov >> 4) & (ROUTINE_SLOTS - 1), n;
-    struct posted found = { ov, "other", NULL };
+    struct posted found = {ov, "other", NULL};
 
     EnterCriticalSection(&trace.lock);
-    for (n = 0; n < ROUTINE_SLOTS && trace.routines[i].ov != NULL; n++, i = (i + 1) & (ROUTINE_SLOTS - 1)) {
+    for (n = 0; n < ROUTINE_SLOTS && trace.routines[i].ov != NULL;
+         n++, i = (i + 1) & (ROUTINE_SLOTS - 1)) {
         if (trace.routines[i].ov == ov) {
             found = trace.routines[i];
             trace.routines[i].ov = GONE;
@@ -211,7 +218,8 @@ SOCKET WSAAPI __wrap_accept(SOCKET s, struct sockaddr *addr, int *len)
     int error = WSAGetLastError();
 
     if (trace.state == 1)
-        record(start, "wait", "accept", (ULONG_PTR)s, taken == INVALID_SOCKET ? -1 : (long long)taken);
+        record(start, "wait", "accept", (ULONG_PTR)s,
+               taken == INVALID_SOCKET ? -1 : (long long)taken);
     WSASetLastError(error);
     return taken;
 }
@@ -268,22 +276,22 @@ static int post(const char *name, SOCKET s, LPWSABUF bufs, DWORD count, LPWSAOVE
     return 1;
 }
 
-int WSAAPI __wrap_WSARecv(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD got, LPDWORD flags, LPWSAOVERLAPPED ov,
-                          LPWSAOVERLAPPED_COMPLETION_ROUTINE done)
+int WSAAPI __wrap_WSARecv(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD got, LPDWORD flags,
+                          LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPLETION_ROUTINE done)
 {
     (void)post("recv", s, bufs, count, ov, &done);
     return __real_WSARecv(s, bufs, count, got, flags, ov, done);
 }
 
-int WSAAPI __wrap_WSASend(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD sent, DWORD flags, LPWSAOVERLAPPED ov,
-                          LPWSAOVERLAPPED_COMPLETION_ROUTINE done)
+int WSAAPI __wrap_WSASend(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD sent, DWORD flags,
+                          LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPLETION_ROUTINE done)
 {
     (void)post("send", s, bufs, count, ov, &done);
     return __real_WSASend(s, bufs, count, sent, flags, ov, done);
 }
 
-static BOOL PASCAL trace_accept_ex(SOCKET listener, SOCKET accepted, PVOID out, DWORD receive, DWORD local,
-                                   DWORD remote, LPDWORD got, LPOVERLAPPED ov)
+static BOOL PASCAL trace_accept_ex(SOCKET listener, SOCKET accepted, PVOID out, DWORD receive,
+                                   DWORD local, DWORD remote, LPDWORD got, LPOVERLAPPED ov)
 {
     if (on()) {
         remember(ov, "accept");
@@ -293,8 +301,9 @@ static BOOL PASCAL trace_accept_ex(SOCKET listener, SOCKET accepted, PVOID out, 
 }
 
 /* AcceptEx is reached through a pointer: hand out trace_accept_ex, which calls the real one. */
-int WSAAPI __wrap_WSAIoctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size, LPVOID out, DWORD out_size,
-                           LPDWORD returned, LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPLETION_ROUTINE done)
+int WSAAPI __wrap_WSAIoctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size, LPVOID out,
+                           DWORD out_size, LPDWORD returned, LPWSAOVERLAPPED ov,
+                           LPWSAOVERLAPPED_COMPLETION_ROUTINE done)
 {
     static const GUID accept_ex_id = WSAID_ACCEPTEX;
     int rc = __real_WSAIoctl(s, code, in, in_size, out, out_size, returned, ov, done);
@@ -311,8 +320,8 @@ int WSAAPI __wrap_WSAIoctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size, LPVOI
     return rc;
 }
 
-DWORD WSAAPI __wrap_WSAWaitForMultipleEvents(DWORD count, const WSAEVENT *events, BOOL all, DWORD timeout,
-                                             BOOL alertable)
+DWORD WSAAPI __wrap_WSAWaitForMultipleEvents(DWORD count, const WSAEVENT *events, BOOL all,
+                                             DWORD timeout, BOOL alertable)
 {
     long long start = on() ? now_us() : 0;
     DWORD woke = __real_WSAWaitForMultipleEvents(count, events, all, timeout, alertable);
@@ -364,8 +373,8 @@ DWORD WINAPI __wrap_QueueUserAPC(PAPCFUNC fn, HANDLE thread, ULONG_PTR data)
     return rc;
 }
 
-BOOL WINAPI __wrap_GetQueuedCompletionStatus(HANDLE port, LPDWORD bytes, PULONG_PTR key, LPOVERLAPPED *ov,
-                                             DWORD ms)
+BOOL WINAPI __wrap_GetQueuedCompletionStatus(HANDLE port, LPDWORD bytes, PULONG_PTR key,
+                                             LPOVERLAPPED *ov, DWORD ms)
 {
     long long start = on() ? now_us() : 0;
     BOOL ok = __real_GetQueuedCompletionStatus(port, bytes, key, ov, ms);
@@ -397,7 +406,8 @@ BOOL WINAPI __wrap_GetQueuedCompletionStatusEx(HANDLE port, LPOVERLAPPED_ENTRY e
     return ok;
 }
 
-BOOL WINAPI __wrap_PostQueuedCompletionStatus(HANDLE port, DWORD bytes, ULONG_PTR key, LPOVERLAPPED ov)
+BOOL WINAPI __wrap_PostQueuedCompletionStatus(HANDLE port, DWORD bytes, ULONG_PTR key,
+                                              LPOVERLAPPED ov)
 {
     if (on())
         record(now_us(), "call", ov ? "post_packet" : "post_exit", key, bytes);

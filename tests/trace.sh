@@ -45,10 +45,21 @@ if [[ $number == 06 ]]; then
   wait_server || { echo "trace.sh: $lesson did not stop cleanly on Ctrl+C" >&2; exit 1; }
 fi
 wait "$bench" || true
-if [[ $number != 06 ]]; then
-  sleep 0.2 # the shim writes every 20 ms
-  stop_server
-fi
+# The shim writes every 20 ms. Lesson 01 takes its second client only once the first has left, after
+# the load: wait for that accept in the trace. Then wait until the trace stops growing (a flush or
+# two), and stop the server.
+waited=0
+while [[ $number == 01 ]] && (($(grep -c " wait accept " "$tmp/full.trace" || true) < 2 && waited < 200)); do
+  sleep 0.05
+  waited=$((waited + 1))
+done
+size=-1
+while [[ $number != 06 ]] && (($(stat -c %s "$tmp/full.trace") != size && waited < 400)); do
+  size=$(stat -c %s "$tmp/full.trace")
+  sleep 0.1
+  waited=$((waited + 1))
+done
+[[ $number == 06 ]] || stop_server
 cp "$tmp/full.trace" "$out/$lesson.full.trace"
 
 # The window: the shutdown for 06 (its last 40 ms), the middle of the burst for 05 (around its median

@@ -7,6 +7,7 @@
 #   04  the port's completions are taken by more than one worker
 #   05  accepts complete on the port (AcceptEx packets), taken by workers among the echoes
 #   06  the shutdown in order: cancel, then one exit packet per worker, each taken, then the join
+#   07  zero-byte receives, and fewer packets than posts: what completed at once was not queued
 function fail(text) { print lesson ": NOT FOUND: " text; failed = 1; exit 1 }
 function ok(text) { print lesson ": found: " text; exit 0 }
 $1 ~ /^[0-9]+$/ {
@@ -24,6 +25,8 @@ $1 ~ /^[0-9]+$/ {
   if (class == "call" && name == "cancel" && (first_cancel == "" || start < first_cancel)) first_cancel = start
   if (class == "call" && name == "post_exit") { posted++; if (start > last_post) last_post = start; if (first_post == "" || start < first_post) first_post = start }
   if (class == "wait" && name == "join") join_end = end
+  if (class == "call" && (name == "recv" || name == "send")) { posts++; if (name == "recv" && bytes == 0) zero_posts++ }
+  if (class == "done" && (name == "recv" || name == "send")) packets++
 }
 function count(a,    k, n) { n = 0; for (k in a) n++; return n }
 END {
@@ -70,6 +73,11 @@ END {
     for (t in worker) if (!(t in exit_at) || exit_at[t] < first_post) fail("worker " t " took no exit packet")
     if (join_end == "" || join_end < last_post) fail("no join after the exit packets")
     ok("cancel, then " posted " exit packets for " count(worker) " workers, each took one, then the join")
+  }
+  if (lesson == "07") {
+    if (zero_posts == 0) fail("no zero-byte receive was posted")
+    if (packets * 2 > posts) fail(packets " packets for " posts " receives and sends: nothing skipped the port")
+    ok(zero_posts " zero-byte receives posted; of " posts " receives and sends, " packets " came back as packets, the rest completed where they were posted")
   }
   fail("no check for lesson " lesson)
 }

@@ -10,7 +10,8 @@
  * receive, send, exit packet, APC), and for each cancel and each exit packet posted. Under the
  * lanes, a table of each thread's share: time waiting, completions handled and their share of
  * all. Only the window from --from to --to (milliseconds since the server started; default: the
- * trace's own `# window FROM TO` line, or all of it) is drawn, and the table counts that window. The SVG scales (viewBox), so it zooms.
+ * trace's own `# window FROM TO` line, or all of it) is drawn, and the table counts that window.
+ * The SVG scales (viewBox), so it zooms.
  */
 #ifndef _WIN32
 #define _POSIX_C_SOURCE 200809L
@@ -23,7 +24,7 @@ enum { MAX_THREADS = 64, WIDTH = 940, LEFT = 170, RIGHT = 16, TOP = 70, LANE = 3
 
 /** \brief One line of the trace. */
 struct event {
-    long long start, end;   /**< microseconds since the server started */
+    long long start, end; /**< microseconds since the server started */
     unsigned long thread;
     char class[8], name[24];
     long long bytes;
@@ -32,19 +33,19 @@ struct event {
 /** \brief What one thread did in the window. */
 struct lane {
     unsigned long thread;
-    long long first, last;  /**< its first and last event in the window */
-    long long waited;       /**< microseconds in traced waits, inside the window */
-    long handled;           /**< completions it took (done) or ran (run) */
+    long long first, last; /**< its first and last event in the window */
+    long long waited; /**< microseconds in traced waits, inside the window */
+    long handled; /**< completions it took (done) or ran (run) */
     const char *role;
 };
 
-static const char *const kinds[] = { "accept", "recv", "send", "event", "exit", "apc", "cancel", "post_exit",
-                                     "other" };
-static const char *const colours[] = { "#2ca02c", "#1f77b4", "#ff7f0e", "#17becf", "#d62728", "#9467bd",
-                                       "#111111", "#8c1c13", "#7f7f7f" };
-static const char *const labels[] = { "accept completed", "receive completed", "send completed", "woke on an event",
-                                      "exit packet taken", "APC ran", "CancelIoEx", "exit packet posted",
-                                      "other completion" };
+static const char *const kinds[] = {"accept", "recv",   "send",      "event", "exit",
+                                    "apc",    "cancel", "post_exit", "other"};
+static const char *const colours[] = {"#2ca02c", "#1f77b4", "#ff7f0e", "#17becf", "#d62728",
+                                      "#9467bd", "#111111", "#8c1c13", "#7f7f7f"};
+static const char *const labels[] = {"accept completed", "receive completed",  "send completed",
+                                     "woke on an event", "exit packet taken",  "APC ran",
+                                     "CancelIoEx",       "exit packet posted", "other completion"};
 enum { HANDLED_KINDS = 4 }; /**< the kinds before this index are I/O a thread handled */
 enum { KINDS = sizeof kinds / sizeof kinds[0] };
 
@@ -53,14 +54,17 @@ static int kind_of(const struct event *e)
 {
     const char *name = e->name;
 
-    if (strcmp(e->class, "call") == 0 && strcmp(name, "post_exit") != 0 && strcmp(name, "cancel") != 0)
+    if (strcmp(e->class, "call") == 0 && strcmp(name, "post_exit") != 0 &&
+        strcmp(name, "cancel") != 0)
         return -1; /* posts are not marked: the completions are */
-    if (strcmp(e->class, "wait") == 0) { /* a blocking accept or recv that returned is its completion */
+    if (strcmp(e->class, "wait") ==
+        0) { /* a blocking accept or recv that returned is its completion */
         if (strcmp(name, "accept") == 0)
             return 0;
         if (strcmp(name, "recv") == 0 && e->bytes >= 0)
             return 1;
-        if (strncmp(name, "events", 6) == 0 && e->bytes >= 0 && e->bytes < 64) /* WSA_WAIT_EVENT_0 + index */
+        if (strncmp(name, "events", 6) == 0 && e->bytes >= 0 &&
+            e->bytes < 64) /* WSA_WAIT_EVENT_0 + index */
             return 3;
         return -1;
     }
@@ -103,9 +107,9 @@ int main(int argc, char **argv)
     struct event *events = NULL;
     size_t count = 0, room = 0;
     struct lane lanes[MAX_THREADS];
-    int lane_count = 0, accepts[MAX_THREADS] = { 0 }, ports[MAX_THREADS] = { 0 },
-        alertable[MAX_THREADS] = { 0 }, others[MAX_THREADS] = { 0 };
-    long per_kind[KINDS] = { 0 };
+    int lane_count = 0, accepts[MAX_THREADS] = {0}, ports[MAX_THREADS] = {0},
+        alertable[MAX_THREADS] = {0}, others[MAX_THREADS] = {0};
+    long per_kind[KINDS] = {0};
     char line[256];
     FILE *in;
 
@@ -150,8 +154,8 @@ int main(int argc, char **argv)
             to = to < 0 ? hi * 1000 : to;
             continue;
         }
-        if (sscanf(line, "%lld %lld %lu %7s %23s %llx %lld", &e.start, &e.end, &e.thread, e.class, e.name, &handle,
-                   &e.bytes) != 7)
+        if (sscanf(line, "%lld %lld %lu %7s %23s %llx %lld", &e.start, &e.end, &e.thread, e.class,
+                   e.name, &handle, &e.bytes) != 7)
             continue; /* a comment, or a line cut short by a killed server */
         if (count == room) {
             struct event *more = realloc(events, (room = room ? 2 * room : 4096) * sizeof *events);
@@ -227,37 +231,48 @@ int main(int argc, char **argv)
         int legend_top = TOP + lane_count * LANE + 20, table_top = legend_top + 2 * 16 + 24;
         int height = table_top + (lane_count + 1) * ROW;
 
-        printf("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" "
-               "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n", WIDTH, height, WIDTH, height);
-        printf("<title>%s</title>\n<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n", title);
-        printf("<text x=\"%d\" y=\"20\" font-size=\"15\" font-weight=\"bold\">%s</text>\n", LEFT, title);
-        printf("<text x=\"%d\" y=\"38\" fill=\"#555\">%.1f ms from %.1f ms after the start; light: waiting in a "
-               "traced call, dark: running; marks: what the thread handled</text>\n", LEFT,
-               (double)(to - from) / 1000.0, (double)from / 1000.0);
+        printf("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" width=\"%d\" "
+               "height=\"%d\" "
+               "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n",
+               WIDTH, height, WIDTH, height);
+        printf("<title>%s</title>\n<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n",
+               title);
+        printf("<text x=\"%d\" y=\"20\" font-size=\"15\" font-weight=\"bold\">%s</text>\n", LEFT,
+               title);
+        printf("<text x=\"%d\" y=\"38\" fill=\"#555\">%.1f ms from %.1f ms after the start; light: "
+               "waiting in a "
+               "traced call, dark: running; marks: what the thread handled</text>\n",
+               LEFT, (double)(to - from) / 1000.0, (double)from / 1000.0);
         /* The time axis: ten ticks. */
         for (int t = 0; t <= 10; t++) {
             double x = LEFT + (double)t * (WIDTH - LEFT - RIGHT) / 10.0;
 
-            printf("<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>\n", x, TOP - 8, x,
-                   TOP + lane_count * LANE);
-            printf("<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#555\">%.1f ms</text>\n", x, TOP - 12,
-                   (double)(to - from) * t / 10000.0);
+            printf("<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>\n", x,
+                   TOP - 8, x, TOP + lane_count * LANE);
+            printf(
+                "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#555\">%.1f ms</text>\n",
+                x, TOP - 12, (double)(to - from) * t / 10000.0);
         }
         for (int l = 0; l < lane_count; l++) {
             int y = TOP + l * LANE + 6;
 
             printf("<g class=\"lane\" data-thread=\"%lu\">\n", lanes[l].thread);
-            printf("<text x=\"8\" y=\"%d\">thread %lu (%s)</text>\n", y + 15, lanes[l].thread, lanes[l].role);
-            printf("<rect class=\"run\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"20\" fill=\"#34495e\"/>\n",
+            printf("<text x=\"8\" y=\"%d\">thread %lu (%s)</text>\n", y + 15, lanes[l].thread,
+                   lanes[l].role);
+            printf("<rect class=\"run\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"20\" "
+                   "fill=\"#34495e\"/>\n",
                    x_of(lanes[l].first, from, to), y,
                    x_of(lanes[l].last, from, to) - x_of(lanes[l].first, from, to));
             for (size_t i = 0; i < count; i++) {
                 const struct event *e = &events[i];
 
-                if (e->thread != lanes[l].thread || e->end < from || e->start > to || strcmp(e->class, "wait") != 0)
+                if (e->thread != lanes[l].thread || e->end < from || e->start > to ||
+                    strcmp(e->class, "wait") != 0)
                     continue;
-                printf("<rect class=\"wait\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"20\" fill=\"#dfe6ee\"><title>"
-                       "%s</title></rect>\n", x_of(e->start, from, to), y,
+                printf("<rect class=\"wait\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"20\" "
+                       "fill=\"#dfe6ee\"><title>"
+                       "%s</title></rect>\n",
+                       x_of(e->start, from, to), y,
                        x_of(e->end, from, to) - x_of(e->start, from, to), e->name);
             }
             for (size_t i = 0; i < count; i++) {
@@ -270,9 +285,11 @@ int main(int argc, char **argv)
                 if (e->thread != lanes[l].thread || e->end < from || e->start > to || k < 0)
                     continue;
                 per_kind[k]++;
-                printf("<rect class=\"mark %s\" x=\"%.1f\" y=\"%d\" width=\"2.5\" height=\"28\" fill=\"%s\"><title>"
-                       "%s, %lld bytes, at %.3f ms</title></rect>\n", kinds[k], x_of(at, from, to) - 1.0, y - 4,
-                       colours[k], labels[k], e->bytes, (double)at / 1000.0);
+                printf("<rect class=\"mark %s\" x=\"%.1f\" y=\"%d\" width=\"2.5\" height=\"28\" "
+                       "fill=\"%s\"><title>"
+                       "%s, %lld bytes, at %.3f ms</title></rect>\n",
+                       kinds[k], x_of(at, from, to) - 1.0, y - 4, colours[k], labels[k], e->bytes,
+                       (double)at / 1000.0);
             }
             printf("</g>\n");
         }
@@ -282,24 +299,28 @@ int main(int argc, char **argv)
 
             if (per_kind[k] == 0)
                 continue;
-            printf("<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">%s "
-                   "(%ld)</text>\n", x, y, colours[k], x + 14, y + 9, labels[k], per_kind[k]);
+            printf("<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" "
+                   "y=\"%d\">%s "
+                   "(%ld)</text>\n",
+                   x, y, colours[k], x + 14, y + 9, labels[k], per_kind[k]);
             shown++;
         }
         printf("<g class=\"table\">\n<text x=\"8\" y=\"%d\" font-weight=\"bold\">thread</text>"
                "<text x=\"%d\" y=\"%d\" font-weight=\"bold\">waiting</text>"
                "<text x=\"%d\" y=\"%d\" font-weight=\"bold\">completions handled</text>"
-               "<text x=\"%d\" y=\"%d\" font-weight=\"bold\">share of all</text>\n", table_top, LEFT, table_top,
-               LEFT + 150, table_top, LEFT + 350, table_top);
+               "<text x=\"%d\" y=\"%d\" font-weight=\"bold\">share of all</text>\n",
+               table_top, LEFT, table_top, LEFT + 150, table_top, LEFT + 350, table_top);
         for (int l = 0; l < lane_count; l++) {
             long long span = to - from;
             int y = table_top + (l + 1) * ROW;
 
-            printf("<g class=\"row\" data-thread=\"%lu\"><text x=\"8\" y=\"%d\">thread %lu (%s)</text>"
-                   "<text x=\"%d\" y=\"%d\">%.0f %%</text><text x=\"%d\" y=\"%d\">%ld</text>"
-                   "<text x=\"%d\" y=\"%d\">%.0f %%</text></g>\n", lanes[l].thread, y, lanes[l].thread, lanes[l].role,
-                   LEFT, y, 100.0 * (double)lanes[l].waited / (double)span, LEFT + 150, y, lanes[l].handled,
-                   LEFT + 350, y, total ? 100.0 * (double)lanes[l].handled / (double)total : 0.0);
+            printf(
+                "<g class=\"row\" data-thread=\"%lu\"><text x=\"8\" y=\"%d\">thread %lu (%s)</text>"
+                "<text x=\"%d\" y=\"%d\">%.0f %%</text><text x=\"%d\" y=\"%d\">%ld</text>"
+                "<text x=\"%d\" y=\"%d\">%.0f %%</text></g>\n",
+                lanes[l].thread, y, lanes[l].thread, lanes[l].role, LEFT, y,
+                100.0 * (double)lanes[l].waited / (double)span, LEFT + 150, y, lanes[l].handled,
+                LEFT + 350, y, total ? 100.0 * (double)lanes[l].handled / (double)total : 0.0);
         }
         printf("</g>\n</svg>\n");
     }
