@@ -37,7 +37,7 @@ while (($#)); do
     *) [[ -z $folder ]] || usage; folder=$1; shift ;;
   esac
 done
-[[ $lesson =~ ^0?[1-6]$ ]] || die "--lesson takes 01 to 06, not '$lesson'"
+[[ $lesson =~ ^0?[1-9]$ ]] || die "--lesson takes a lesson number (01, 02, ...), not '$lesson'"
 lesson=$(printf '%02d' "$((10#$lesson))")
 [[ $limit =~ ^[1-9][0-9]*$ ]] || die "--time-limit takes a whole number of seconds, not '$limit'"
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || die "--jobs takes a whole number, not '$jobs'"
