@@ -58,7 +58,8 @@ template=$build/wineprefix
 source "$build/bin/grade/compile.sh"
 libs_var=COURSE_LIBS_$lesson
 [[ -n ${!libs_var+set} ]] || die "lesson $lesson is not part of this build"
-eval "libs=(\"\${${libs_var}[@]}\")"
+declare -n lesson_libs=$libs_var
+libs=("${lesson_libs[@]}")
 
 # --- the rubric: the checks of this lesson it names, in the order echo_grade runs them -------------
 declare -A points=()
@@ -91,6 +92,9 @@ for controller in pids memory; do
 done
 [[ -n $cgroups ]] || say "no writable cgroup (v1 pids, memory): memory capped by prlimit only, processes not capped"
 MEMORY_BYTES=$((2 * 1024 * 1024 * 1024)) MAX_PROCESSES=256
+# Ctrl+C reaches every process of the run (timeout passes it on, unshare ends the namespaces); the
+# cgroups the interrupted submissions were in are left to remove.
+trap 'wait; for dir in /sys/fs/cgroup/*/"course_grade_$$_"*; do rmdir "$dir" 2>/dev/null || true; done; exit 130' INT TERM
 
 # The tools a sandbox sees: copies, since the build tree is out of its reach.
 tools=$out/.tools

@@ -7,10 +7,13 @@
 #       (its stderr is kept), then run the checks of the rubric with echo_grade
 # WORK holds upper/ (the submission's own files in its Wine prefix) and results/; TOOLS holds
 # echo_grade, server.sh, the fault shim and settings.sh (the compile settings and the checks).
+# shellcheck disable=SC2154 # the names settings.sh defines
 set -euo pipefail
 
 if [[ $1 == --inside ]]; then
   box=$2 file=$3
+  # settings.sh (written by grade_class.sh): COURSE_CC, COURSE_CFLAGS, libs, shim_source, shim_flags,
+  # checks, lesson.
   # shellcheck source=/dev/null
   source "$box/tools/settings.sh"
   cd "$box/results"
