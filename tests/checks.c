@@ -12,14 +12,14 @@
 #include <string.h>
 
 enum {
-    START_BUDGET_MS = 20000,   /**< Wine's first start in a busy test run can be slow */
+    START_BUDGET_MS = 20000, /**< Wine's first start in a busy test run can be slow */
     CONNECT_BUDGET_MS = 10000, /**< a listening server completes a connection at once */
-    CHECK_BUDGET_MS = 60000,   /**< a correct server needs well under a second for any check */
-    STALL_BUDGET_MS = 5000,    /**< an exchange in which nothing moves for this long has failed */
-    EXIT_BUDGET_MS = 10000,    /**< for a program that should end by itself */
-    QUIET_MS = 1500,           /**< how long "no echo" must last to count as waiting */
-    IDLE_MS = 200,             /**< how long a client stays idle before it resets */
-    STALL_MS = 500,            /**< no room to send for this long: the server pushes back */
+    CHECK_BUDGET_MS = 60000, /**< a correct server needs well under a second for any check */
+    STALL_BUDGET_MS = 5000, /**< an exchange in which nothing moves for this long has failed */
+    EXIT_BUDGET_MS = 10000, /**< for a program that should end by itself */
+    QUIET_MS = 1500, /**< how long "no echo" must last to count as waiting */
+    IDLE_MS = 200, /**< how long a client stays idle before it resets */
+    STALL_MS = 500, /**< no room to send for this long: the server pushes back */
     KIB = 1024,
     MIB = 1024 * 1024,
 };
@@ -73,7 +73,8 @@ static int skip_unless(int can, struct result *r, const char *why)
     return 1;
 }
 
-/** \brief Program output made fit for a one-line message: the last line end dropped, the others spaces. */
+/** \brief Program output made fit for a one-line message: the last line end dropped, the others
+ * spaces. */
 static const char *one_line(char *text)
 {
     size_t n = strlen(text);
@@ -135,9 +136,9 @@ static void make_payload(unsigned char *buf, size_t len, uint64_t seed)
 struct exchange {
     const unsigned char *out;
     size_t out_len, sent;
-    size_t chunk;              /**< largest single send; 0 = as much as the socket takes */
-    int half_close;            /**< shut down our sending side once all is sent */
-    unsigned char *in;         /**< room for out_len bytes */
+    size_t chunk; /**< largest single send; 0 = as much as the socket takes */
+    int half_close; /**< shut down our sending side once all is sent */
+    unsigned char *in; /**< room for out_len bytes */
     size_t in_len;
 };
 
@@ -178,7 +179,8 @@ static int exchange_step(sock_t s, struct exchange *x, int ready, enum outcome *
     return 1;
 }
 
-/** \brief What an unfinished exchange waits for: always the echo, and room to send while it has more. */
+/** \brief What an unfinished exchange waits for: always the echo, and room to send while it has
+ * more. */
 static int exchange_wants(const struct exchange *x)
 {
     return NET_READABLE | (x->sent < x->out_len ? NET_WRITABLE : 0);
@@ -230,7 +232,8 @@ static int bytes_skipped(const struct exchange *x, size_t at)
  * the first thing that went wrong and the mistake that usually causes it.
  * Returns 1 when the echo was exact.
  */
-static int judge_echo(struct result *r, const char *what, const struct exchange *x, enum outcome how)
+static int judge_echo(struct result *r, const char *what, const struct exchange *x,
+                      enum outcome how)
 {
     char a[48], b[48];
     size_t i = 0;
@@ -241,13 +244,16 @@ static int judge_echo(struct result *r, const char *what, const struct exchange 
         const char *hint = "bytes were lost, changed or reordered";
 
         if (x->out[i] == 0)
-            hint = "the first wrong byte is where a NUL was sent: is the buffer treated as a C string "
-                   "(strlen, %s, strcpy)? Send the count recv() returned";
+            hint =
+                "the first wrong byte is where a NUL was sent: is the buffer treated as a C string "
+                "(strlen, %s, strcpy)? Send the count recv() returned";
         else if (i == 0)
             hint = "the reply is not the data at all: does the server send a fixed text?";
         else if (bytes_skipped(x, i))
-            hint = "bytes were skipped, and what came next is the data that followed them: a send that "
-                   "took only part of its buffer, with the rest never sent? Use the count send()/WSASend reported";
+            hint = "bytes were skipped, and what came next is the data that followed them: a send "
+                   "that "
+                   "took only part of its buffer, with the rest never sent? Use the count "
+                   "send()/WSASend reported";
         fail(r, hint, "%s: sent %s, first difference at byte %lu: sent 0x%02x, got 0x%02x", what,
              size_text(x->out_len, a, sizeof a), (unsigned long)i, x->out[i], x->in[i]);
         return 0;
@@ -255,7 +261,9 @@ static int judge_echo(struct result *r, const char *what, const struct exchange 
     if (how == ECHOED)
         return 1;
     if (x->in_len < x->out_len && x->out[x->in_len] == 0 && how == STALLED) {
-        fail(r, "a C-string buffer stops at the first NUL: send the count recv() returned, not strlen()",
+        fail(r,
+             "a C-string buffer stops at the first NUL: send the count recv() returned, not "
+             "strlen()",
              "%s: the echo stopped after %lu of %s, just before a NUL byte", what,
              (unsigned long)x->in_len, size_text(x->out_len, a, sizeof a));
         return 0;
@@ -267,13 +275,15 @@ static int judge_echo(struct result *r, const char *what, const struct exchange 
              size_text(x->out_len, b, sizeof b));
         break;
     case RESET:
-        fail(r, "the server reset or dropped the connection", "%s: connection reset after %s of %s came back",
-             what, size_text(x->in_len, a, sizeof a), size_text(x->out_len, b, sizeof b));
+        fail(r, "the server reset or dropped the connection",
+             "%s: connection reset after %s of %s came back", what,
+             size_text(x->in_len, a, sizeof a), size_text(x->out_len, b, sizeof b));
         break;
     default:
         fail(r, "bytes were lost: is every recv() echoed, and is a partial send() continued?",
-             "%s: %s of %s came back, then nothing for %d s", what, size_text(x->in_len, a, sizeof a),
-             size_text(x->out_len, b, sizeof b), STALL_BUDGET_MS / 1000);
+             "%s: %s of %s came back, then nothing for %d s", what,
+             size_text(x->in_len, a, sizeof a), size_text(x->out_len, b, sizeof b),
+             STALL_BUDGET_MS / 1000);
         break;
     }
     return 0;
@@ -294,7 +304,8 @@ static sock_t connect_client(const struct target *t, struct result *r, const cha
  * \brief On socket \p s, send a \p len byte payload (\p chunk bytes per send
  * at most) and check that it all comes back. Returns 1 when it did.
  */
-static int echo_on(sock_t s, struct result *r, const char *what, size_t len, size_t chunk, uint64_t seed)
+static int echo_on(sock_t s, struct result *r, const char *what, size_t len, size_t chunk,
+                   uint64_t seed)
 {
     struct exchange x;
     unsigned char *out = malloc(len), *in = malloc(len);
@@ -320,8 +331,8 @@ static int echo_on(sock_t s, struct result *r, const char *what, size_t len, siz
  * \brief The check of one client and one transfer: \p len bytes sent \p chunk at a time while
  * reading, back byte for byte; \p verdict is what a pass says.
  */
-static void one_transfer_is_echoed(const struct target *t, struct result *r, const char *what, size_t len,
-                                   size_t chunk, uint64_t seed, const char *verdict)
+static void one_transfer_is_echoed(const struct target *t, struct result *r, const char *what,
+                                   size_t len, size_t chunk, uint64_t seed, const char *verdict)
 {
     sock_t s = connect_client(t, r, "the client");
 
@@ -331,7 +342,8 @@ static void one_transfer_is_echoed(const struct target *t, struct result *r, con
 }
 
 /** \brief A new client connects, is echoed \p len bytes, and leaves. */
-static int fresh_client_is_served(const struct target *t, struct result *r, const char *who, size_t len)
+static int fresh_client_is_served(const struct target *t, struct result *r, const char *who,
+                                  size_t len)
 {
     sock_t s = connect_client(t, r, who);
     int ok = s != BAD_SOCKET && echo_on(s, r, who, len, 0, 7);
@@ -364,8 +376,8 @@ static long read_one_byte(sock_t s, unsigned char *byte, int64_t deadline)
  * then a second client, \p second_who, connects. Returns 1 when both are
  * connected; the caller closes both sockets.
  */
-static int first_served_then_second(const struct target *t, struct result *r, sock_t *first, sock_t *second,
-                                    const char *second_who)
+static int first_served_then_second(const struct target *t, struct result *r, sock_t *first,
+                                    sock_t *second, const char *second_who)
 {
     *second = BAD_SOCKET;
     *first = connect_client(t, r, "the first client");
@@ -382,17 +394,17 @@ static int first_served_then_second(const struct target *t, struct result *r, so
  * client showing up at another are caught), driven together by one poll loop.
  */
 struct crowd {
-    size_t n;                  /**< clients connected */
-    size_t len;                /**< bytes each sends per round */
+    size_t n; /**< clients connected */
+    size_t len; /**< bytes each sends per round */
     sock_t *s;
     struct exchange *x;
-    enum outcome *how;         /**< per client: ECHOED, or why it stopped */
+    enum outcome *how; /**< per client: ECHOED, or why it stopped */
     int *done;
-    int close_when_done;       /**< close each client as soon as it is done (one-at-a-time servers) */
-    int messages;              /**< messages each client sends per round, one after the other's echo */
-    int *sent_messages;        /**< per client: messages echoed so far in this round */
+    int close_when_done; /**< close each client as soon as it is done (one-at-a-time servers) */
+    int messages; /**< messages each client sends per round, one after the other's echo */
+    int *sent_messages; /**< per client: messages echoed so far in this round */
     struct net_poll *poll;
-    unsigned char *out, *in;   /**< n payloads of len bytes, and room for their echoes */
+    unsigned char *out, *in; /**< n payloads of len bytes, and room for their echoes */
 };
 
 static void crowd_close(struct crowd *c)
@@ -427,7 +439,8 @@ static int crowd_alloc(struct crowd *c, struct result *r, size_t capacity, size_
     c->poll = calloc(capacity, sizeof *c->poll);
     c->out = malloc(capacity * len);
     c->in = malloc(capacity * len);
-    if (!c->s || !c->x || !c->how || !c->done || !c->sent_messages || !c->poll || !c->out || !c->in) {
+    if (!c->s || !c->x || !c->how || !c->done || !c->sent_messages || !c->poll || !c->out ||
+        !c->in) {
         fail(r, NULL, "the harness ran out of memory");
         return 0;
     }
@@ -440,18 +453,23 @@ static int crowd_alloc(struct crowd *c, struct result *r, size_t capacity, size_
  * started, and finish while the crowd runs). Returns 1 when all are
  * connected or connecting; fails the check and returns 0 otherwise.
  */
-static int crowd_connect(struct crowd *c, const struct target *t, struct result *r, size_t n, int burst)
+static int crowd_connect(struct crowd *c, const struct target *t, struct result *r, size_t n,
+                         int burst)
 {
     for (; c->n < n; c->n++) {
         char err[256];
         size_t len = c->len;
 
-        c->s[c->n] = burst ? net_connect_start(t->host, t->port, err, sizeof err)
-                           : net_connect(t->host, t->port, now_ms() + CONNECT_BUDGET_MS, err, sizeof err);
+        c->s[c->n] =
+            burst ? net_connect_start(t->host, t->port, err, sizeof err)
+                  : net_connect(t->host, t->port, now_ms() + CONNECT_BUDGET_MS, err, sizeof err);
         if (c->s[c->n] == BAD_SOCKET) {
-            fail(r, strstr(err, "Too many") ? "the harness ran out of descriptors: raise the limit (ulimit -n)"
-                                            : "is the server still accepting?",
-                 "client %lu of %lu could not connect: %s", (unsigned long)c->n + 1, (unsigned long)n, err);
+            fail(r,
+                 strstr(err, "Too many")
+                     ? "the harness ran out of descriptors: raise the limit (ulimit -n)"
+                     : "is the server still accepting?",
+                 "client %lu of %lu could not connect: %s", (unsigned long)c->n + 1,
+                 (unsigned long)n, err);
             return 0;
         }
         make_payload(c->out + c->n * len, len, 1000 + c->n);
@@ -467,7 +485,8 @@ static int crowd_connect(struct crowd *c, const struct target *t, struct result 
  * bytes per round. Returns 1 when all are connected; fails the check and
  * returns 0 otherwise. The caller calls crowd_close() either way.
  */
-static int crowd_open(struct crowd *c, const struct target *t, struct result *r, size_t n, size_t len)
+static int crowd_open(struct crowd *c, const struct target *t, struct result *r, size_t n,
+                      size_t len)
 {
     return crowd_alloc(c, r, n, len) && crowd_connect(c, t, r, n, 0);
 }
@@ -503,7 +522,8 @@ static int crowd_pump(struct crowd *c, int64_t limit)
         if (!exchange_step(c->s[i], &c->x[i], c->poll[i].happened, &c->how[i]))
             c->done[i] = 1;
         else if (c->x[i].in_len == c->x[i].out_len && ++c->sent_messages[i] < c->messages)
-            c->x[i].sent = c->x[i].in_len = 0; /* the same message again, now that its echo is back */
+            c->x[i].sent = c->x[i].in_len =
+                0; /* the same message again, now that its echo is back */
         else if (c->x[i].in_len == c->x[i].out_len)
             c->how[i] = ECHOED, c->done[i] = 1;
         if (c->done[i] && c->close_when_done) {
@@ -576,11 +596,15 @@ static int crowd_round(struct crowd *c, struct result *r, const char *round, con
              (unsigned long)first_bad + 1, (unsigned long)c->n, (unsigned long)(c->n - echoed),
              (unsigned long)c->n);
     if (c->how[first_bad] == STALLED && c->x[first_bad].in_len == 0) {
-        fail(r, echoed == 0 ? "no client of the crowd was echoed at all: does the server echo anything?" : hint,
+        fail(r,
+             echoed == 0
+                 ? "no client of the crowd was echoed at all: does the server echo anything?"
+                 : hint,
              "%s: no echo at all, nothing for %d s", who, STALL_BUDGET_MS / 1000);
         return 0;
     }
-    (void)judge_echo(r, who, &c->x[first_bad], c->how[first_bad] == ECHOED ? STALLED : c->how[first_bad]);
+    (void)judge_echo(r, who, &c->x[first_bad],
+                     c->how[first_bad] == ECHOED ? STALLED : c->how[first_bad]);
     if (r->passed) /* judge_echo found the bytes equal so far: the round ran out of time */
         fail(r, hint, "%s: the echo did not finish", who);
     return 0;
@@ -592,7 +616,7 @@ enum { MAX_THREADS = 4096 };
 
 /** \brief Processor time per thread of the server: a snapshot, and the work done between two. */
 struct thread_work {
-    int count;                          /**< threads the server has */
+    int count; /**< threads the server has */
     struct proc_thread t[MAX_THREADS];
 };
 
@@ -630,8 +654,9 @@ static int64_t thread_work_since(const struct thread_work *before, struct thread
  * reading, whatever the machine's speed) or 50 rounds passed. Fills \p work
  * with each thread's share; returns the total, or -1 after failing the check.
  */
-static int64_t measure_thread_work(const struct target *t, struct result *r, struct crowd *c, int64_t min_cpu_ms,
-                                   struct thread_work *before, struct thread_work *work)
+static int64_t measure_thread_work(const struct target *t, struct result *r, struct crowd *c,
+                                   int64_t min_cpu_ms, struct thread_work *before,
+                                   struct thread_work *work)
 {
     int64_t total = 0;
 
@@ -668,7 +693,9 @@ static void prints_the_listening_line(const struct target *t, struct result *r)
         return;
     snprintf(expected, sizeof expected, "listening on 127.0.0.1:%u", t->port);
     if (t->port == 0 || strcmp(t->listening_line, expected) != 0) {
-        fail(r, "print the address and the port getsockname() reports, after listen(), and flush stdout",
+        fail(r,
+             "print the address and the port getsockname() reports, after listen(), and flush "
+             "stdout",
              "'%s'", t->listening_line);
         return;
     }
@@ -689,7 +716,7 @@ static void prints_the_listening_line(const struct target *t, struct result *r)
  */
 static void echoes_random_binary_payloads(const struct target *t, struct result *r)
 {
-    static const size_t sizes[] = { 1, 2, 100, 4096, 65536 + 13, MIB, 4 * MIB + 1 };
+    static const size_t sizes[] = {1, 2, 100, 4096, 65536 + 13, MIB, 4 * MIB + 1};
     char what[96], a[48];
 
     expect(r, "each payload (1 B to 4 MiB, every byte value, NULs included) back byte for byte");
@@ -713,7 +740,8 @@ static void echoes_random_binary_payloads(const struct target *t, struct result 
 static void echoes_a_bulk_transfer_while_sending(const struct target *t, struct result *r)
 {
     expect(r, "16 MiB, sent in 64 KiB writes while reading, back byte for byte");
-    one_transfer_is_echoed(t, r, "bulk transfer", 16 * MIB, 64 * KIB, 42, "16 MiB came back byte for byte");
+    one_transfer_is_echoed(t, r, "bulk transfer", 16 * MIB, 64 * KIB, 42,
+                           "16 MiB came back byte for byte");
 }
 
 /*
@@ -722,7 +750,8 @@ static void echoes_a_bulk_transfer_while_sending(const struct target *t, struct 
 static void echoes_one_byte_writes(const struct target *t, struct result *r)
 {
     expect(r, "1000 bytes sent one byte per write, back in order");
-    one_transfer_is_echoed(t, r, "one-byte writes", 1000, 1, 5, "1000 one-byte writes came back in order");
+    one_transfer_is_echoed(t, r, "one-byte writes", 1000, 1, 5,
+                           "1000 one-byte writes came back in order");
 }
 
 /*
@@ -736,7 +765,8 @@ static void echoes_everything_then_closes_after_half_close(const struct target *
     struct exchange x;
     sock_t s = connect_client(t, r, "the client");
 
-    expect(r, "after shutdown(SD_SEND) by the client: all 100 KiB back, then end of stream (recv() == 0)");
+    expect(r, "after shutdown(SD_SEND) by the client: all 100 KiB back, then end of stream (recv() "
+              "== 0)");
     if (out == NULL || in == NULL)
         fail(r, NULL, "the harness ran out of memory");
     if (s == BAD_SOCKET || out == NULL || in == NULL)
@@ -747,22 +777,25 @@ static void echoes_everything_then_closes_after_half_close(const struct target *
     x.out_len = LEN;
     x.in = in;
     x.half_close = 1;
-    if (!judge_echo(r, "before the end of stream", &x, exchange_run(s, &x, now_ms() + CHECK_BUDGET_MS)))
+    if (!judge_echo(r, "before the end of stream", &x,
+                    exchange_run(s, &x, now_ms() + CHECK_BUDGET_MS)))
         goto done;
     switch (read_one_byte(s, &extra, now_ms() + EXIT_BUDGET_MS)) {
-    case 0:
-        pass(r, "100 KiB back, then end of stream");
-        break;
+    case 0: pass(r, "100 KiB back, then end of stream"); break;
     case -3:
-        fail(r, "when recv() returns 0 the client is done: shutdown(SD_SEND) or closesocket() your side",
-             "the echo, then nothing: the connection was still open %d s later", EXIT_BUDGET_MS / 1000);
+        fail(r,
+             "when recv() returns 0 the client is done: shutdown(SD_SEND) or closesocket() your "
+             "side",
+             "the echo, then nothing: the connection was still open %d s later",
+             EXIT_BUDGET_MS / 1000);
         break;
     case -1:
         fail(r, "close with shutdown(SD_SEND) then closesocket(), not an abortive close",
              "the echo, then a reset instead of an orderly end of stream");
         break;
     default:
-        fail(r, "send back only what was received", "the echo, then more bytes that were never sent");
+        fail(r, "send back only what was received",
+             "the echo, then more bytes that were never sent");
         break;
     }
 done:
@@ -775,7 +808,8 @@ done:
  * \brief Send without reading until the server stops taking data, the way a
  * flooding client does. Returns the number of bytes sent, 0 on failure.
  */
-static size_t send_until_pushed_back(sock_t s, struct result *r, const unsigned char *data, size_t len)
+static size_t send_until_pushed_back(sock_t s, struct result *r, const unsigned char *data,
+                                     size_t len)
 {
     size_t sent = 0;
 
@@ -815,8 +849,10 @@ static void survives_a_client_that_sends_without_reading(const struct target *t,
     char a[48];
     sock_t s = connect_client(t, r, "the flooding client");
 
-    expect(r, "a client that sends without reading until the server pushes back gets every byte once it "
-              "reads, and the next client is served");
+    expect(
+        r,
+        "a client that sends without reading until the server pushes back gets every byte once it "
+        "reads, and the next client is served");
     if (out == NULL || in == NULL)
         fail(r, NULL, "the harness ran out of memory");
     if (s == BAD_SOCKET || out == NULL || in == NULL)
@@ -832,12 +868,14 @@ static void survives_a_client_that_sends_without_reading(const struct target *t,
     x.out_len = sent;
     x.sent = sent;
     x.in = in;
-    if (!judge_echo(r, "the flooding client, once it read", &x, exchange_run(s, &x, now_ms() + CHECK_BUDGET_MS)))
+    if (!judge_echo(r, "the flooding client, once it read", &x,
+                    exchange_run(s, &x, now_ms() + CHECK_BUDGET_MS)))
         goto done;
     net_close(s);
     s = BAD_SOCKET;
     if (fresh_client_is_served(t, r, "the next client", 64 * KIB))
-        pass(r, "%s sent unread came back once read; the next client was served", size_text(sent, a, sizeof a));
+        pass(r, "%s sent unread came back once read; the next client was served",
+             size_text(sent, a, sizeof a));
 done:
     net_close(s);
     free(out);
@@ -848,13 +886,15 @@ done:
  * A reset while the server is sending. Catches a server that ends (or hangs) when send() fails
  * with WSAECONNRESET.
  */
-static void serves_the_next_client_after_a_reset_mid_transfer(const struct target *t, struct result *r)
+static void serves_the_next_client_after_a_reset_mid_transfer(const struct target *t,
+                                                              struct result *r)
 {
     enum { LEN = 4 * MIB };
     unsigned char *out = malloc(LEN), first;
     sock_t s = connect_client(t, r, "the client that resets");
 
-    expect(r, "a client resets in the middle of a 4 MiB transfer; the server lives on and serves the next client");
+    expect(r, "a client resets in the middle of a 4 MiB transfer; the server lives on and serves "
+              "the next client");
     if (out == NULL)
         fail(r, NULL, "the harness ran out of memory");
     if (s == BAD_SOCKET || out == NULL)
@@ -865,7 +905,8 @@ static void serves_the_next_client_after_a_reset_mid_transfer(const struct targe
     if (send_until_pushed_back(s, r, out, LEN) == 0)
         goto done;
     if (read_one_byte(s, &first, now_ms() + CHECK_BUDGET_MS) != 1) {
-        fail(r, "echo what arrives as it arrives", "no echo at all for the client before its reset");
+        fail(r, "echo what arrives as it arrives",
+             "no echo at all for the client before its reset");
         goto done;
     }
     net_reset(s);
@@ -881,11 +922,13 @@ done:
  * A reset while the server waits in recv(). Catches a server that ends when recv() fails with
  * WSAECONNRESET.
  */
-static void serves_the_next_client_after_a_reset_while_idle(const struct target *t, struct result *r)
+static void serves_the_next_client_after_a_reset_while_idle(const struct target *t,
+                                                            struct result *r)
 {
     sock_t s = connect_client(t, r, "the client that resets");
 
-    expect(r, "a client is echoed, then resets while idle; the server lives on and serves the next client");
+    expect(r, "a client is echoed, then resets while idle; the server lives on and serves the next "
+              "client");
     if (s == BAD_SOCKET || !echo_on(s, r, "the client before its reset", 100, 0, 17)) {
         net_close(s);
         return;
@@ -893,7 +936,8 @@ static void serves_the_next_client_after_a_reset_while_idle(const struct target 
     /* Idle for real: the server is back in its receive when the reset comes. (Under Wine a reset
      * that arrives between the server's send and its next recv reads as a normal end of stream.) */
     if (net_wait(s, NET_READABLE, now_ms() + IDLE_MS) != 0) {
-        fail(r, "send back only what was received", "the server sent more than the echo, or closed, while idle");
+        fail(r, "send back only what was received",
+             "the server sent more than the echo, or closed, while idle");
         net_close(s);
         return;
     }
@@ -908,11 +952,13 @@ static void serves_the_next_client_after_a_reset_while_idle(const struct target 
  * that ends on any accept() error: under Wine such a client comes out of
  * accept() as WSAENOTCONN, on Windows often as WSAECONNRESET.
  */
-static void serves_the_next_client_after_a_reset_before_accept(const struct target *t, struct result *r)
+static void serves_the_next_client_after_a_reset_before_accept(const struct target *t,
+                                                               struct result *r)
 {
     sock_t first, early;
 
-    expect(r, "a client resets before the server accepted it; the server lives on and serves the next client");
+    expect(r, "a client resets before the server accepted it; the server lives on and serves the "
+              "next client");
     if (!first_served_then_second(t, r, &first, &early, "the client that resets"))
         goto done;
     net_reset(early);
@@ -920,7 +966,8 @@ static void serves_the_next_client_after_a_reset_before_accept(const struct targ
     net_close(first);
     first = BAD_SOCKET;
     if (fresh_client_is_served(t, r, "the client after the reset", 64 * KIB))
-        pass(r, "the server survived a client that reset before being accepted, and served the next one");
+        pass(r, "the server survived a client that reset before being accepted, and served the "
+                "next one");
 done:
     net_close(first);
     net_close(early);
@@ -956,8 +1003,9 @@ static int mentions_all(const char *text, const char *const *const *lists)
  * (NULL-terminated lists of lists), and
  * prints nothing on stdout. Returns 1 when it did.
  */
-static int ends_with_error(const struct target *t, struct result *r, const char *const *args, const char *shown,
-                           int want_code, const char *const *const *want_words, const char *hint)
+static int ends_with_error(const struct target *t, struct result *r, const char *const *args,
+                           const char *shown, int want_code, const char *const *const *want_words,
+                           const char *hint)
 {
     char err[256], out_text[256], err_text[1024], why[600];
     int code = -1, ok = 0;
@@ -973,13 +1021,15 @@ static int ends_with_error(const struct target *t, struct result *r, const char 
         one_line(proc_stdout(p, out_text, sizeof out_text));
         one_line(proc_stderr(p, err_text, sizeof err_text));
         if (proc_wine_failed(p, why, sizeof why))
-            fail(r, NULL, "no verdict on the program: Wine failed to start '%s', twice: %s", shown, why);
+            fail(r, NULL, "no verdict on the program: Wine failed to start '%s', twice: %s", shown,
+                 why);
         else if (code != want_code)
             fail(r, hint, "'%s' exited with code %d (stderr: '%s')", shown, code, err_text);
         else if (!mentions_all(err_text, want_words))
             fail(r, hint, "'%s' exited with code %d but stderr said '%s'", shown, code, err_text);
         else if (out_text[0])
-            fail(r, "stdout is for the listening line only", "'%s' printed '%s' on stdout", shown, out_text);
+            fail(r, "stdout is for the listening line only", "'%s' printed '%s' on stdout", shown,
+                 out_text);
         else
             ok = 1;
     }
@@ -997,24 +1047,25 @@ static void rejects_bad_command_lines_with_usage(const struct target *t, struct 
         const char *shown;
         const char *args[4];
     } bad[] = {
-        { "abc", { "abc", NULL } },
-        { "65536", { "65536", NULL } },
-        { "-1", { "-1", NULL } },
-        { "80x", { "80x", NULL } },
-        { "0 not-an-address", { "0", "not-an-address", NULL } },
-        { "0 127.0.0.1 extra", { "0", "127.0.0.1", "extra", NULL } },
+        {"abc", {"abc", NULL}},
+        {"65536", {"65536", NULL}},
+        {"-1", {"-1", NULL}},
+        {"80x", {"80x", NULL}},
+        {"0 not-an-address", {"0", "not-an-address", NULL}},
+        {"0 127.0.0.1 extra", {"0", "127.0.0.1", "extra", NULL}},
     };
 
     expect(r, "for each bad command line: a usage line on stderr and exit code 2");
     if (skip_unless(t->exe != NULL, r, "start the program itself"))
         return;
-    static const char *const usage_word[] = { "usage", NULL };
-    static const char *const *const usage[] = { usage_word, NULL };
+    static const char *const usage_word[] = {"usage", NULL};
+    static const char *const *const usage[] = {usage_word, NULL};
 
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        if (!ends_with_error(t, r, bad[i].args, bad[i].shown, 2, usage,
-                             "check the argument count, and parse the port with strtoul() and an end check "
-                             "(atoi takes '80x' as 80), then print 'usage: ...' to stderr and return 2"))
+        if (!ends_with_error(
+                t, r, bad[i].args, bad[i].shown, 2, usage,
+                "check the argument count, and parse the port with strtoul() and an end check "
+                "(atoi takes '80x' as 80), then print 'usage: ...' to stderr and return 2"))
             return;
     pass(r, "6 bad command lines: usage on stderr, exit code 2");
 }
@@ -1026,15 +1077,17 @@ static void rejects_bad_command_lines_with_usage(const struct target *t, struct 
 static void reports_a_port_in_use_naming_bind(const struct target *t, struct result *r)
 {
     char port_text[16];
-    const char *args[] = { port_text, NULL };
-    static const char *const bind_call[] = { "bind", NULL };
-    static const char *const in_use[] = { "10048", "wsaeaddrinuse", "in use", "only one usage", NULL };
-    static const char *const *const bind_and_error[] = { bind_call, in_use, NULL };
+    const char *args[] = {port_text, NULL};
+    static const char *const bind_call[] = {"bind", NULL};
+    static const char *const in_use[] = {"10048", "wsaeaddrinuse", "in use", "only one usage",
+                                         NULL};
+    static const char *const *const bind_and_error[] = {bind_call, in_use, NULL};
     unsigned port = 0;
     sock_t holder;
 
-    expect(r, "with the port already taken: one line naming bind and the error (WSAEADDRINUSE, 10048) "
-              "on stderr, exit code 1");
+    expect(r,
+           "with the port already taken: one line naming bind and the error (WSAEADDRINUSE, 10048) "
+           "on stderr, exit code 1");
     if (skip_unless(t->exe != NULL, r, "start the program itself"))
         return;
     holder = net_listen_loopback(&port);
@@ -1043,9 +1096,10 @@ static void reports_a_port_in_use_naming_bind(const struct target *t, struct res
         return;
     }
     snprintf(port_text, sizeof port_text, "%u", port);
-    if (ends_with_error(t, r, args, port_text, 1, bind_and_error,
-                        "report the failed call and its error, e.g. 'bind 127.0.0.1:5000: WSAEADDRINUSE "
-                        "(10048)' from WSAGetLastError(), then return 1"))
+    if (ends_with_error(
+            t, r, args, port_text, 1, bind_and_error,
+            "report the failed call and its error, e.g. 'bind 127.0.0.1:5000: WSAEADDRINUSE "
+            "(10048)' from WSAGetLastError(), then return 1"))
         pass(r, "port %s in use: bind and the error on stderr, exit code 1", port_text);
     net_close(holder);
 }
@@ -1058,7 +1112,8 @@ static void second_client_waits_until_the_first_leaves(const struct target *t, s
 {
     sock_t first, second;
 
-    expect(r, "while a first client stays connected, a second one gets no echo; once the first leaves, it does");
+    expect(r, "while a first client stays connected, a second one gets no echo; once the first "
+              "leaves, it does");
     if (!first_served_then_second(t, r, &first, &second, "the second client"))
         goto done;
     if (net_send(second, "second", 6) != 6) {
@@ -1071,10 +1126,13 @@ static void second_client_waits_until_the_first_leaves(const struct target *t, s
         long n = net_recv(second, &byte, 1);
 
         if (n > 0)
-            fail(r, "this lesson's server serves one client at a time: is this a later lesson's server?",
+            fail(r,
+                 "this lesson's server serves one client at a time: is this a later lesson's "
+                 "server?",
                  "the second client got an echo while the first was still connected");
         else
-            fail(r, "a waiting client must not be dropped", "the second client's connection %s while it waited",
+            fail(r, "a waiting client must not be dropped",
+                 "the second client's connection %s while it waited",
                  n == 0 ? "was closed" : net_error_text(text, sizeof text));
         goto done;
     }
@@ -1084,7 +1142,8 @@ static void second_client_waits_until_the_first_leaves(const struct target *t, s
         char reply[6];
         size_t got = 0;
 
-        while (got < sizeof reply && net_wait(second, NET_READABLE, now_ms() + CHECK_BUDGET_MS) > 0) {
+        while (got < sizeof reply &&
+               net_wait(second, NET_READABLE, now_ms() + CHECK_BUDGET_MS) > 0) {
             long n = net_recv(second, reply + got, sizeof reply - got);
 
             if (n <= 0 && n != -2)
@@ -1094,10 +1153,13 @@ static void second_client_waits_until_the_first_leaves(const struct target *t, s
         }
         if (got != sizeof reply || memcmp(reply, "second", sizeof reply) != 0)
             fail(r, "after a client leaves, accept() the next one",
-                 "after the first client left, the second got %lu of its 6 bytes back", (unsigned long)got);
+                 "after the first client left, the second got %lu of its 6 bytes back",
+                 (unsigned long)got);
         else
-            pass(r, "the second client waited %.1f s with no echo, then was served when the first left",
-                 QUIET_MS / 1000.0);
+            pass(
+                r,
+                "the second client waited %.1f s with no echo, then was served when the first left",
+                QUIET_MS / 1000.0);
     }
 done:
     net_close(first);
@@ -1133,9 +1195,11 @@ static void turns_away_the_64th_client_and_keeps_serving(const struct target *t,
     struct crowd c;
     unsigned char byte;
     sock_t extra = BAD_SOCKET;
-    const char *hint = "serve up to 63 clients at once (64 events, one of them the listening socket's)";
+    const char *hint =
+        "serve up to 63 clients at once (64 events, one of them the listening socket's)";
 
-    expect(r, "63 clients echoed at once; a 64th closed at once; the 63 still echoed; after one leaves, the next "
+    expect(r, "63 clients echoed at once; a 64th closed at once; the 63 still echoed; after one "
+              "leaves, the next "
               "client is served");
     if (!crowd_open(&c, t, r, 63, 1024) || !crowd_round(&c, r, "63 clients at once", hint))
         goto done;
@@ -1149,25 +1213,31 @@ static void turns_away_the_64th_client_and_keeps_serving(const struct target *t,
              "the 64th client was echoed");
         goto done;
     case -3:
-        fail(r, "when all 63 slots are taken, accept the next client and close it at once, so it knows",
-             "the 64th client got nothing, not even a close, for %d s", EXIT_BUDGET_MS / 1000);
+        fail(
+            r,
+            "when all 63 slots are taken, accept the next client and close it at once, so it knows",
+            "the 64th client got nothing, not even a close, for %d s", EXIT_BUDGET_MS / 1000);
         goto done;
-    default:
-        break; /* end of stream or a reset: turned away */
+    default: break; /* end of stream or a reset: turned away */
     }
-    if (!crowd_round(&c, r, "the 63, after the 64th was turned away", "turning a client away must not disturb the others"))
+    if (!crowd_round(&c, r, "the 63, after the 64th was turned away",
+                     "turning a client away must not disturb the others"))
         goto done;
     /* One of the 63 leaves properly: its end of stream comes back once the server has closed it. */
-    if (net_shutdown_write(c.s[0]) != 0 || read_one_byte(c.s[0], &byte, now_ms() + EXIT_BUDGET_MS) != 0) {
-        fail(r, "after recv() returns 0, close the client and free its slot", "a client that left got no end of stream");
+    if (net_shutdown_write(c.s[0]) != 0 ||
+        read_one_byte(c.s[0], &byte, now_ms() + EXIT_BUDGET_MS) != 0) {
+        fail(r, "after recv() returns 0, close the client and free its slot",
+             "a client that left got no end of stream");
         goto done;
     }
     if (fresh_client_is_served(t, r, "a new client, after one of the 63 left", 4096))
-        pass(r, "63 clients echoed at once, the 64th closed at once, the 63 still echoed, and the slot of a "
+        pass(r, "63 clients echoed at once, the 64th closed at once, the 63 still echoed, and the "
+                "slot of a "
                 "client that left served a new one");
     else
-        snprintf(r->hint, sizeof r->hint, "a leaving client's slot must be given to the next client: are the "
-                                          "socket and event arrays kept in step when a slot is freed?");
+        snprintf(r->hint, sizeof r->hint,
+                 "a leaving client's slot must be given to the next client: are the "
+                 "socket and event arrays kept in step when a slot is freed?");
 done:
     net_close(extra);
     crowd_close(&c);
@@ -1178,17 +1248,19 @@ static void clients_are_echoed_at_once(const struct target *t, struct result *r,
 {
     struct crowd c;
 
-    expect(r, "%lu clients connected at the same time, each echoed 4 KiB of its own, twice", (unsigned long)n);
+    expect(r, "%lu clients connected at the same time, each echoed 4 KiB of its own, twice",
+           (unsigned long)n);
     if (crowd_open(&c, t, r, n, 4096) &&
-        crowd_round(&c, r, "first round", "every connected client must be served: is there a limit of 63 or 64?") &&
+        crowd_round(&c, r, "first round",
+                    "every connected client must be served: is there a limit of 63 or 64?") &&
         crowd_round(&c, r, "second round", "a client stopped being echoed"))
         pass(r, "%lu clients, all connected at once, were each echoed twice", (unsigned long)n);
     crowd_close(&c);
 }
 
 /*
- * No 64 limit any more (lesson 03): a crowd of clients, all connected at once, all echoed. Catches a
- * server that still waits on one event per client, and one that mixes up clients' buffers.
+ * No 64 limit any more (lesson 03): a crowd of clients, all connected at once, all echoed. Catches
+ * a server that still waits on one event per client, and one that mixes up clients' buffers.
  */
 static void echoes_500_clients_at_once(const struct target *t, struct result *r)
 {
@@ -1204,8 +1276,10 @@ static void echoes_1000_clients_at_once(const struct target *t, struct result *r
     clients_are_echoed_at_once(t, r, 1000);
 }
 
-/** \brief The threads that did at least \p percent of \p total: how many, and a list for messages. */
-static int busy_threads(const struct thread_work *w, int64_t total, int percent, char *list, size_t size)
+/** \brief The threads that did at least \p percent of \p total: how many, and a list for messages.
+ */
+static int busy_threads(const struct thread_work *w, int64_t total, int percent, char *list,
+                        size_t size)
 {
     int busy = 0;
     size_t used = 0;
@@ -1223,9 +1297,9 @@ static int busy_threads(const struct thread_work *w, int64_t total, int percent,
 }
 
 /*
- * Lesson 03's model, shown: completion routines run on the thread that issued the I/O, so one thread
- * does all of it. Catches a thread per client (the thread count grows with the clients) and work
- * spread over several threads.
+ * Lesson 03's model, shown: completion routines run on the thread that issued the I/O, so one
+ * thread does all of it. Catches a thread per client (the thread count grows with the clients) and
+ * work spread over several threads.
  */
 static void does_all_the_io_on_one_thread(const struct target *t, struct result *r)
 {
@@ -1234,30 +1308,36 @@ static void does_all_the_io_on_one_thread(const struct target *t, struct result 
     char list[256];
     int64_t total;
 
-    expect(r, "while 500 clients echo, one server thread does nearly all the work (80%% or more of the "
-              "processor time), and the thread count does not grow with the clients");
+    expect(
+        r,
+        "while 500 clients echo, one server thread does nearly all the work (80%% or more of the "
+        "processor time), and the thread count does not grow with the clients");
     if (skip_unless(t->server != NULL, r, "read the server's threads"))
         return;
-    if (!crowd_open(&c, t, r, 500, 16 * KIB) || (total = measure_thread_work(t, r, &c, 1000, &before, &work)) < 0)
+    if (!crowd_open(&c, t, r, 500, 16 * KIB) ||
+        (total = measure_thread_work(t, r, &c, 1000, &before, &work)) < 0)
         goto done;
     if (work.count >= 100)
         fail(r, "this lesson does all the I/O on one thread: is there a thread per client?",
              "the server has %d threads with 500 clients connected", work.count);
     else if (busy_threads(&work, total, 80, list, sizeof list) != 1) {
         (void)busy_threads(&work, total, 10, list, sizeof list);
-        fail(r, "issue every WSARecv and WSASend from the one I/O thread, whose routines then run there too",
-             "no thread did 80%% of the work; the busy ones had shares of %s", list[0] ? list : "less than 10%");
+        fail(r,
+             "issue every WSARecv and WSASend from the one I/O thread, whose routines then run "
+             "there too",
+             "no thread did 80%% of the work; the busy ones had shares of %s",
+             list[0] ? list : "less than 10%");
     } else
-        pass(r, "one of the server's %d threads did %s of the work (%lld ms of processor time)", work.count, list,
-             (long long)total);
+        pass(r, "one of the server's %d threads did %s of the work (%lld ms of processor time)",
+             work.count, list, (long long)total);
 done:
     crowd_close(&c);
 }
 
 /*
- * The worker pool of lessons 04-06, shown: completions are handed to whichever worker waits, so with
- * 1000 busy clients more than one thread does a real share of the work. Catches a pool of one, and
- * a server that does everything on one thread.
+ * The worker pool of lessons 04-06, shown: completions are handed to whichever worker waits, so
+ * with 1000 busy clients more than one thread does a real share of the work. Catches a pool of one,
+ * and a server that does everything on one thread.
  */
 static void spreads_the_work_over_several_threads(const struct target *t, struct result *r)
 {
@@ -1266,14 +1346,19 @@ static void spreads_the_work_over_several_threads(const struct target *t, struct
     char list[256];
     int64_t total;
 
-    expect(r, "while 1000 clients echo, at least two server threads each do 10%% or more of the work");
+    expect(r,
+           "while 1000 clients echo, at least two server threads each do 10%% or more of the work");
     if (skip_unless(t->server != NULL, r, "read the server's threads"))
         return;
-    if (!crowd_open(&c, t, r, 1000, 16 * KIB) || (total = measure_thread_work(t, r, &c, 2000, &before, &work)) < 0)
+    if (!crowd_open(&c, t, r, 1000, 16 * KIB) ||
+        (total = measure_thread_work(t, r, &c, 2000, &before, &work)) < 0)
         goto done;
     if (busy_threads(&work, total, 10, list, sizeof list) < 2)
-        fail(r, "start a pool of worker threads that all wait in GetQueuedCompletionStatus on the one port",
-             "one thread did the work (shares of threads with 10%% or more: %s)", list[0] ? list : "none");
+        fail(r,
+             "start a pool of worker threads that all wait in GetQueuedCompletionStatus on the one "
+             "port",
+             "one thread did the work (shares of threads with 10%% or more: %s)",
+             list[0] ? list : "none");
     else
         pass(r, "%d of the server's %d threads did 10%% or more of the work each (%s of %lld ms)",
              busy_threads(&work, total, 10, list, sizeof list), work.count, list, (long long)total);
@@ -1291,14 +1376,19 @@ static void serves_a_talking_client_behind_silent_ones(const struct target *t, s
     enum { SILENT = 300 };
     struct crowd c;
 
-    expect(r, "%d clients connect and stay silent; a client that then connects and talks is echoed at once", SILENT);
+    expect(r,
+           "%d clients connect and stay silent; a client that then connects and talks is echoed at "
+           "once",
+           SILENT);
     if (crowd_open(&c, t, r, SILENT, 1) &&
         fresh_client_is_served(t, r, "the talking client, after 300 silent ones", 4096))
         pass(r, "the talking client was echoed with %d silent clients connected before it", SILENT);
     else if (c.n == SILENT)
-        snprintf(r->hint, sizeof r->hint,
-                 "an accept must not wait for the client's first bytes: AcceptEx with a receive buffer "
-                 "completes only when the client sends (receive 0 bytes in AcceptEx, or sweep with SO_CONNECT_TIME)");
+        snprintf(
+            r->hint, sizeof r->hint,
+            "an accept must not wait for the client's first bytes: AcceptEx with a receive buffer "
+            "completes only when the client sends (receive 0 bytes in AcceptEx, or sweep with "
+            "SO_CONNECT_TIME)");
     crowd_close(&c);
 }
 
@@ -1337,12 +1427,17 @@ static void serves_every_client_of_a_burst(const struct target *t, struct result
     int busy_echoes = 0;
     int64_t start, moved, deadline;
 
-    expect(r, "%d clients echo back to back; %d more connect in one burst, and each gets its first echo "
-              "while the first %d make at most %d echoes each", BUSY, BURST, BUSY, MAX_ECHOES);
+    expect(
+        r,
+        "%d clients echo back to back; %d more connect in one burst, and each gets its first echo "
+        "while the first %d make at most %d echoes each",
+        BUSY, BURST, BUSY, MAX_ECHOES);
     /* The busy clients first, each echoed once: the port's queue is in its steady state when the
      * burst comes. */
-    if (scratch == NULL || !crowd_alloc(&c, r, BUSY + BURST, 64) || !crowd_connect(&c, t, r, BUSY, 0) ||
-        !crowd_round(&c, r, "the busy clients, before the burst", "every connected client must be echoed") ||
+    if (scratch == NULL || !crowd_alloc(&c, r, BUSY + BURST, 64) ||
+        !crowd_connect(&c, t, r, BUSY, 0) ||
+        !crowd_round(&c, r, "the busy clients, before the burst",
+                     "every connected client must be echoed") ||
         !crowd_connect(&c, t, r, BUSY + BURST, 1)) {
         if (scratch == NULL)
             fail(r, NULL, "the harness ran out of memory");
@@ -1370,26 +1465,40 @@ static void serves_every_client_of_a_burst(const struct target *t, struct result
         busy_echoes = median_count(c.sent_messages, scratch, BUSY);
     }
     if (stopped > 0)
-        fail(r, "a client of the burst was closed or reset: is the backlog too short, or an accept failure "
-                "taken for the end of the server?", "%lu of the %d clients of the burst were closed or reset",
-             (unsigned long)stopped, BURST);
+        fail(r,
+             "a client of the burst was closed or reset: is the backlog too short, or an accept "
+             "failure "
+             "taken for the end of the server?",
+             "%lu of the %d clients of the burst were closed or reset", (unsigned long)stopped,
+             BURST);
     else if (waiting > 0 && busy_echoes > MAX_ECHOES)
-        fail(r, "accepts are not keeping up with a burst: AcceptEx re-posted one for one through the port's "
-                "queue waits behind the echo traffic; post more when clients wait (WSAEventSelect FD_ACCEPT "
-                "on the listener)",
-             "%lu of the %d clients of the burst still had no echo after the busy clients made %d echoes "
-             "each (%.1f s)", (unsigned long)waiting, BURST, busy_echoes, (double)(now_ms() - start) / 1000.0);
+        fail(r,
+             "accepts are not keeping up with a burst: AcceptEx re-posted one for one through the "
+             "port's "
+             "queue waits behind the echo traffic; post more when clients wait (WSAEventSelect "
+             "FD_ACCEPT "
+             "on the listener)",
+             "%lu of the %d clients of the burst still had no echo after the busy clients made %d "
+             "echoes "
+             "each (%.1f s)",
+             (unsigned long)waiting, BURST, busy_echoes, (double)(now_ms() - start) / 1000.0);
     else if (waiting > 0)
-        fail(r, "is the server still accepting?", "%lu of the %d clients of the burst had no echo, and nothing "
-             "moved for %d s", (unsigned long)waiting, BURST, STALL_BUDGET_MS / 1000);
+        fail(r, "is the server still accepting?",
+             "%lu of the %d clients of the burst had no echo, and nothing "
+             "moved for %d s",
+             (unsigned long)waiting, BURST, STALL_BUDGET_MS / 1000);
     else
-        pass(r, "all %d clients of the burst got their first echo within %.1f s, while the busy clients made "
-                "%d echoes each (at most %d allowed)", BURST, (double)(now_ms() - start) / 1000.0, busy_echoes, MAX_ECHOES);
+        pass(r,
+             "all %d clients of the burst got their first echo within %.1f s, while the busy "
+             "clients made "
+             "%d echoes each (at most %d allowed)",
+             BURST, (double)(now_ms() - start) / 1000.0, busy_echoes, MAX_ECHOES);
     crowd_close(&c);
     free(scratch);
 }
 
-/** \brief Pump \p c until the server ends or \p deadline; returns 1 with its exit code when it ended. */
+/** \brief Pump \p c until the server ends or \p deadline; returns 1 with its exit code when it
+ * ended. */
 static int pump_until_exit(const struct target *t, struct crowd *c, int64_t deadline, int *code)
 {
     while (!proc_wait(t->server, now_ms(), code)) {
@@ -1397,8 +1506,8 @@ static int pump_until_exit(const struct target *t, struct crowd *c, int64_t dead
 
         if (now_ms() >= deadline)
             return 0;
-        /* Reading keeps the server's sends moving, as real clients would; the wait is on the sockets,
-         * a short slice at a time, so the exit is seen soon after it happens. */
+        /* Reading keeps the server's sends moving, as real clients would; the wait is on the
+         * sockets, a short slice at a time, so the exit is seen soon after it happens. */
         if (crowd_pump(c, slice < deadline ? slice : deadline) <= 0)
             (void)proc_wait(t->server, slice < deadline ? slice : deadline, code);
     }
@@ -1424,18 +1533,24 @@ static int summary_says_all_freed(const struct target *t, struct result *r, char
         out[--n] = '\0';
     last = strrchr(out, '\n') ? strrchr(out, '\n') + 1 : out;
     snprintf(line, size, "%s", last);
-    if (sscanf(line, "shutdown complete: %lu connections served, %llu bytes echoed, %lu objects still allocated",
+    if (sscanf(line,
+               "shutdown complete: %lu connections served, %llu bytes echoed, %lu objects still "
+               "allocated",
                served, echoed, &objects) != 3 ||
-        snprintf(again, sizeof again, "shutdown complete: %lu connections served, %llu bytes echoed, %lu objects "
-                                      "still allocated", *served, *echoed, objects) < 0 ||
+        snprintf(again, sizeof again,
+                 "shutdown complete: %lu connections served, %llu bytes echoed, %lu objects "
+                 "still allocated",
+                 *served, *echoed, objects) < 0 ||
         strcmp(again, line) != 0) {
         fail(r, "print the summary as the last line of stdout, exactly in that form, and flush",
              "the last line of stdout was '%s'", line);
         return 0;
     }
     if (objects != 0) {
-        fail(r, "free every connection and every per-I/O structure once its last operation completed",
-             "'%s': a leak, or a count that is not kept where the objects are allocated and freed", line);
+        fail(r,
+             "free every connection and every per-I/O structure once its last operation completed",
+             "'%s': a leak, or a count that is not kept where the objects are allocated and freed",
+             line);
         return 0;
     }
     return 1;
@@ -1457,11 +1572,15 @@ static void shuts_down_cleanly_on_ctrl_c_under_load(const struct target *t, stru
     int code = -1;
     int64_t asked;
 
-    expect(r, "Ctrl+C with %d busy clients: exit code 0 within %.0f s, and a last line 'shutdown complete: N "
-              "connections served, N bytes echoed, 0 objects still allocated'", CLIENTS, SHUTDOWN_MS / 1000.0);
+    expect(r,
+           "Ctrl+C with %d busy clients: exit code 0 within %.0f s, and a last line 'shutdown "
+           "complete: N "
+           "connections served, N bytes echoed, 0 objects still allocated'",
+           CLIENTS, SHUTDOWN_MS / 1000.0);
     if (skip_unless(t->server != NULL, r, "interrupt the server"))
         return;
-    if (!crowd_open(&c, t, r, CLIENTS, 256 * KIB) || !crowd_round(&c, r, "before Ctrl+C", "every client must be echoed"))
+    if (!crowd_open(&c, t, r, CLIENTS, 256 * KIB) ||
+        !crowd_round(&c, r, "before Ctrl+C", "every client must be echoed"))
         goto done;
     received = crowd_received(&c);
     /* Busy: a new round is well under way when Ctrl+C comes. */
@@ -1477,28 +1596,33 @@ static void shuts_down_cleanly_on_ctrl_c_under_load(const struct target *t, stru
     if (!pump_until_exit(t, &c, asked + SHUTDOWN_MS, &code)) {
         int ended = pump_until_exit(t, &c, asked + EXIT_BUDGET_MS, &code);
 
-        fail(r, "on Ctrl+C: stop accepting, CancelIoEx every socket, wait for the completions, post one exit packet "
-                "per worker, join them",
-             ended ? "the server took %.1f s to exit after Ctrl+C" : "the server was still running %.0f s after Ctrl+C",
+        fail(r,
+             "on Ctrl+C: stop accepting, CancelIoEx every socket, wait for the completions, post "
+             "one exit packet "
+             "per worker, join them",
+             ended ? "the server took %.1f s to exit after Ctrl+C"
+                   : "the server was still running %.0f s after Ctrl+C",
              (double)(now_ms() - asked) / 1000.0);
         goto done;
     }
     received += crowd_received(&c);
     one_line(proc_stderr(t->server, errs, sizeof errs));
     if (code != 0) {
-        fail(r, "a requested shutdown is a success: exit code 0", "exit code %d after Ctrl+C (stderr: '%s')", code,
-             errs);
+        fail(r, "a requested shutdown is a success: exit code 0",
+             "exit code %d after Ctrl+C (stderr: '%s')", code, errs);
         goto done;
     }
     if (!summary_says_all_freed(t, r, line, sizeof line, &served, &echoed)) {
         /* failed, and said why */
     } else if (served < CLIENTS) {
-        fail(r, "count each accepted connection", "'%s', but the harness connected %d clients", line, CLIENTS);
+        fail(r, "count each accepted connection", "'%s', but the harness connected %d clients",
+             line, CLIENTS);
     } else if (echoed < received) {
         fail(r, "count every byte sent back", "'%s', but %llu bytes came back to the harness", line,
              (unsigned long long)received);
     } else {
-        pass(r, "exit code 0 %.1f s after Ctrl+C, last line '%s'", (double)(now_ms() - asked) / 1000.0, line);
+        pass(r, "exit code 0 %.1f s after Ctrl+C, last line '%s'",
+             (double)(now_ms() - asked) / 1000.0, line);
     }
 done:
     crowd_close(&c);
@@ -1510,7 +1634,8 @@ done:
  * \brief Start a server of the check's own, \p t->exe with \p args, into \p own. Returns 1, or
  * fails the check and returns 0 (skipped without --exe: a running server's options are its own).
  */
-static int own_server(const struct target *t, struct result *r, struct target *own, const char *const *args)
+static int own_server(const struct target *t, struct result *r, struct target *own,
+                      const char *const *args)
 {
     char err[1024];
 
@@ -1519,19 +1644,22 @@ static int own_server(const struct target *t, struct result *r, struct target *o
     if (skip_unless(t->exe != NULL, r, "start the program with options of its own"))
         return 0;
     if (target_start_with(own, args, err, sizeof err) != 0) {
-        fail(r, "start with the lesson's options, as its usage line says", "the server did not start: %s", err);
+        fail(r, "start with the lesson's options, as its usage line says",
+             "the server did not start: %s", err);
         return 0;
     }
     return 1;
 }
 
-/** \brief Stop \p own; a server that ended by itself during the check fails it (that is no pass). */
+/** \brief Stop \p own; a server that ended by itself during the check fails it (that is no pass).
+ */
 static void own_server_stop(struct target *own, struct result *r)
 {
     char errs[1024];
     int code;
 
-    if (own->server != NULL && !r->server_ended_on_purpose && proc_wait(own->server, now_ms(), &code))
+    if (own->server != NULL && !r->server_ended_on_purpose &&
+        proc_wait(own->server, now_ms(), &code))
         fail(r, "a client's error or silence must close that client only, never end the server",
              "the server exited with code %d during the check (stderr: '%s')", code,
              one_line(proc_stderr(own->server, errs, sizeof errs)));
@@ -1553,7 +1681,7 @@ static void own_server_stop(struct target *own, struct result *r)
 static void closes_an_idle_client_after_the_timeout(const struct target *t, struct result *r)
 {
     enum { TIMEOUT_S = 2, GRACE_S = 4, TALK_MS = 500 };
-    static const char *const args[] = { "--idle-timeout", "2", "0", NULL };
+    static const char *const args[] = {"--idle-timeout", "2", "0", NULL};
     struct target own;
     sock_t idle = BAD_SOCKET, talker = BAD_SOCKET;
     int64_t sent_at, quiet_since, closed_at = 0;
@@ -1561,8 +1689,11 @@ static void closes_an_idle_client_after_the_timeout(const struct target *t, stru
     unsigned char byte;
     uint64_t seed = 100;
 
-    expect(r, "with --idle-timeout %d: the silent client closed %d to %d s after its echo; the talking client "
-              "still echoed after that", TIMEOUT_S, TIMEOUT_S, TIMEOUT_S + GRACE_S);
+    expect(r,
+           "with --idle-timeout %d: the silent client closed %d to %d s after its echo; the "
+           "talking client "
+           "still echoed after that",
+           TIMEOUT_S, TIMEOUT_S, TIMEOUT_S + GRACE_S);
     if (!own_server(t, r, &own, args))
         return;
     idle = connect_client(&own, r, "the idle client");
@@ -1570,7 +1701,8 @@ static void closes_an_idle_client_after_the_timeout(const struct target *t, stru
     /* The server's last completion for the idle client lies between these two times: "too early" is
      * measured from the first, "too late" from the second, so a slow harness cannot fake either. */
     sent_at = now_ms();
-    if (idle == BAD_SOCKET || talker == BAD_SOCKET || !echo_on(idle, r, "the idle client", 10, 0, 23))
+    if (idle == BAD_SOCKET || talker == BAD_SOCKET ||
+        !echo_on(idle, r, "the idle client", 10, 0, 23))
         goto done;
     quiet_since = now_ms();
     while (now_ms() < quiet_since + (TIMEOUT_S + GRACE_S) * 1000) {
@@ -1583,17 +1715,25 @@ static void closes_an_idle_client_after_the_timeout(const struct target *t, stru
             goto done;
     }
     if (closed_at == 0)
-        fail(r, "close a client whose last operation completed longer ago than the timeout: a sweep on a timer",
+        fail(r,
+             "close a client whose last operation completed longer ago than the timeout: a sweep "
+             "on a timer",
              "the idle client was still open %d s after its echo", TIMEOUT_S + GRACE_S);
     else if (got == 1)
         fail(r, NULL, "the idle client received a byte it never sent");
-    else if (closed_at - sent_at < TIMEOUT_S * 1000 - 50) /* 50 ms: GetTickCount64 moves in steps of 10-16 ms */
+    else if (closed_at - sent_at <
+             TIMEOUT_S * 1000 - 50) /* 50 ms: GetTickCount64 moves in steps of 10-16 ms */
         fail(r, "count the silence from the client's last completed operation",
-             "the idle client was closed (%s) %.2f s after it sent its bytes, before the %d s timeout",
-             got == 0 ? "end of stream" : "reset", (double)(closed_at - sent_at) / 1000.0, TIMEOUT_S);
+             "the idle client was closed (%s) %.2f s after it sent its bytes, before the %d s "
+             "timeout",
+             got == 0 ? "end of stream" : "reset", (double)(closed_at - sent_at) / 1000.0,
+             TIMEOUT_S);
     else if (echo_on(talker, r, "the talking client, after the idle one was closed", 1, 0, seed))
-        pass(r, "the idle client was closed %.1f s after its echo (%s); the talking client, connected as long, "
-                "still echoed", (double)(closed_at - quiet_since) / 1000.0, got == 0 ? "end of stream" : "reset");
+        pass(r,
+             "the idle client was closed %.1f s after its echo (%s); the talking client, connected "
+             "as long, "
+             "still echoed",
+             (double)(closed_at - quiet_since) / 1000.0, got == 0 ? "end of stream" : "reset");
 done:
     net_close(idle);
     net_close(talker);
@@ -1605,10 +1745,11 @@ done:
  * one that refuses clients instead of leaving them in the backlog (the 5th is closed), and a slot
  * that is not given back when a client leaves (the 5th waits for ever).
  */
-static void serves_the_client_beyond_the_cap_once_one_leaves(const struct target *t, struct result *r)
+static void serves_the_client_beyond_the_cap_once_one_leaves(const struct target *t,
+                                                             struct result *r)
 {
     enum { CAP = 4 };
-    static const char *const args[] = { "--max-connections", "4", "0", NULL };
+    static const char *const args[] = {"--max-connections", "4", "0", NULL};
     struct target own;
     sock_t s[CAP + 1];
     const unsigned char sent = 0x5a;
@@ -1617,8 +1758,11 @@ static void serves_the_client_beyond_the_cap_once_one_leaves(const struct target
     int64_t left;
     size_t n;
 
-    expect(r, "with --max-connections %d: %d clients echoed; client %d gets no echo for %.1f s, then is echoed "
-              "once one of them leaves", CAP, CAP, CAP + 1, QUIET_MS / 1000.0);
+    expect(r,
+           "with --max-connections %d: %d clients echoed; client %d gets no echo for %.1f s, then "
+           "is echoed "
+           "once one of them leaves",
+           CAP, CAP, CAP + 1, QUIET_MS / 1000.0);
     for (n = 0; n <= CAP; n++)
         s[n] = BAD_SOCKET;
     if (!own_server(t, r, &own, args))
@@ -1658,8 +1802,8 @@ static void serves_the_client_beyond_the_cap_once_one_leaves(const struct target
                       : "client %d got no echo within %d s after one of the %d left",
              CAP + 1, got == 1 ? CAP : STALL_BUDGET_MS / 1000, CAP);
     else if (echo_on(s[1], r, "a client under the cap, afterwards", 100, 0, 50))
-        pass(r, "client %d waited while %d were connected, and was echoed %.2f s after one left", CAP + 1, CAP,
-             (double)(now_ms() - left) / 1000.0);
+        pass(r, "client %d waited while %d were connected, and was echoed %.2f s after one left",
+             CAP + 1, CAP, (double)(now_ms() - left) / 1000.0);
 done:
     for (n = 0; n <= CAP; n++)
         net_close(s[n]);
@@ -1673,12 +1817,14 @@ done:
  */
 static void echoes_over_ipv6_loopback(const struct target *t, struct result *r)
 {
-    static const char *const args[] = { "0", "::1", NULL };
+    static const char *const args[] = {"0", "::1", NULL};
     struct target own;
     char expected[64];
     sock_t s;
 
-    expect(r, "started with '0 ::1': the line 'listening on [::1]:PORT', and a client over IPv6 echoed");
+    expect(
+        r,
+        "started with '0 ::1': the line 'listening on [::1]:PORT', and a client over IPv6 echoed");
     if (!own_server(t, r, &own, args))
         return;
     snprintf(expected, sizeof expected, "listening on [::1]:%u", own.port);
@@ -1702,7 +1848,7 @@ static void echoes_over_ipv6_loopback(const struct target *t, struct result *r)
 static void shuts_down_cleanly_after_idle_timeouts(const struct target *t, struct result *r)
 {
     enum { CLIENTS = 20, TIMEOUT_S = 1, GRACE_S = 5, SHUTDOWN_MS = 2000 };
-    static const char *const args[] = { "--idle-timeout", "1", "0", NULL };
+    static const char *const args[] = {"--idle-timeout", "1", "0", NULL};
     struct target own;
     struct crowd c;
     char line[256], errs[1024];
@@ -1712,13 +1858,16 @@ static void shuts_down_cleanly_after_idle_timeouts(const struct target *t, struc
     int code = -1;
     int64_t deadline, asked;
 
-    expect(r, "with --idle-timeout %d: %d clients echoed, then closed by the server within %d s; then Ctrl+C: "
-              "exit code 0 within %.0f s and '0 objects still allocated'", TIMEOUT_S, CLIENTS, TIMEOUT_S + GRACE_S,
-           SHUTDOWN_MS / 1000.0);
+    expect(r,
+           "with --idle-timeout %d: %d clients echoed, then closed by the server within %d s; then "
+           "Ctrl+C: "
+           "exit code 0 within %.0f s and '0 objects still allocated'",
+           TIMEOUT_S, CLIENTS, TIMEOUT_S + GRACE_S, SHUTDOWN_MS / 1000.0);
     memset(&c, 0, sizeof c);
     if (!own_server(t, r, &own, args))
         return;
-    if (!crowd_open(&c, &own, r, CLIENTS, 16 * KIB) || !crowd_round(&c, r, "before the timeout", "every client must be echoed"))
+    if (!crowd_open(&c, &own, r, CLIENTS, 16 * KIB) ||
+        !crowd_round(&c, r, "before the timeout", "every client must be echoed"))
         goto done;
     deadline = now_ms() + (TIMEOUT_S + GRACE_S) * 1000;
     for (size_t i = 0; i < c.n; i++) {
@@ -1726,7 +1875,8 @@ static void shuts_down_cleanly_after_idle_timeouts(const struct target *t, struc
 
         if (got == -3 || got == 1) {
             fail(r, "close a client whose last operation completed longer ago than the timeout",
-                 got == 1 ? "client %lu received a byte it never sent" : "client %lu was still open %d s after its echo",
+                 got == 1 ? "client %lu received a byte it never sent"
+                          : "client %lu was still open %d s after its echo",
                  (unsigned long)i + 1, TIMEOUT_S + GRACE_S);
             goto done;
         }
@@ -1740,19 +1890,24 @@ static void shuts_down_cleanly_after_idle_timeouts(const struct target *t, struc
         fail(r, "on Ctrl+C: cancel, drain, post the exit packets, join the workers",
              ended ? "the server took %.1f s to exit after Ctrl+C (stdout: '%s')"
                    : "the server was still running %.0f s after Ctrl+C (stdout: '%s')",
-             (double)(now_ms() - asked) / 1000.0, one_line(proc_stdout(own.server, line, sizeof line)));
+             (double)(now_ms() - asked) / 1000.0,
+             one_line(proc_stdout(own.server, line, sizeof line)));
         goto done;
     }
     if (code != 0) {
-        fail(r, "a requested shutdown is a success: exit code 0", "exit code %d after Ctrl+C (stderr: '%s')", code,
+        fail(r, "a requested shutdown is a success: exit code 0",
+             "exit code %d after Ctrl+C (stderr: '%s')", code,
              one_line(proc_stderr(own.server, errs, sizeof errs)));
         goto done;
     }
     if (summary_says_all_freed(&own, r, line, sizeof line, &served, &echoed)) {
         if (served < CLIENTS)
-            fail(r, "count each accepted connection", "'%s', but the harness connected %d clients", line, CLIENTS);
+            fail(r, "count each accepted connection", "'%s', but the harness connected %d clients",
+                 line, CLIENTS);
         else
-            pass(r, "%d clients closed by the idle sweep; then exit code 0 %.1f s after Ctrl+C, last line '%s'",
+            pass(r,
+                 "%d clients closed by the idle sweep; then exit code 0 %.1f s after Ctrl+C, last "
+                 "line '%s'",
                  CLIENTS, (double)(now_ms() - asked) / 1000.0, line);
     }
 done:
@@ -1761,18 +1916,20 @@ done:
 }
 
 /*
- * Hardening: many clients reset at once, some with data in flight. Catches a server that ends, hangs
- * or leaks a slot when errors pile up in one burst.
+ * Hardening: many clients reset at once, some with data in flight. Catches a server that ends,
+ * hangs or leaks a slot when errors pile up in one burst.
  */
 static void survives_many_resets_at_once(const struct target *t, struct result *r)
 {
     enum { CLIENTS = 50 };
     struct crowd c;
 
-    expect(r, "%d clients send data, then all reset at the same moment; the next client is served", CLIENTS);
+    expect(r, "%d clients send data, then all reset at the same moment; the next client is served",
+           CLIENTS);
     if (crowd_open(&c, t, r, CLIENTS, 64 * KIB)) {
         crowd_start_round(&c);
-        (void)crowd_pump(&c, now_ms() + 50); /* some bytes in flight: the resets hit a busy server */
+        (void)crowd_pump(&c,
+                         now_ms() + 50); /* some bytes in flight: the resets hit a busy server */
         for (size_t i = 0; i < c.n; i++) {
             net_reset(c.s[i]);
             c.s[i] = BAD_SOCKET;
@@ -1784,14 +1941,15 @@ static void survives_many_resets_at_once(const struct target *t, struct result *
 }
 
 /*
- * Hardening: clients that connect and leave at once, without a byte. Catches a server that treats an
- * empty connection as an error worth dying for, or that waits on it forever.
+ * Hardening: clients that connect and leave at once, without a byte. Catches a server that treats
+ * an empty connection as an error worth dying for, or that waits on it forever.
  */
 static void survives_clients_that_connect_and_vanish(const struct target *t, struct result *r)
 {
     enum { CLIENTS = 100 };
 
-    expect(r, "%d clients connect and close at once without sending; the next client is served", CLIENTS);
+    expect(r, "%d clients connect and close at once without sending; the next client is served",
+           CLIENTS);
     for (int i = 0; i < CLIENTS; i++) {
         sock_t s = connect_client(t, r, "a client that vanishes");
 
@@ -1829,19 +1987,24 @@ static void recovers_after_a_flood_of_connections(const struct target *t, struct
     unsigned char byte;
     int64_t before, used;
 
-    expect(r, "%d connections at once, each sending a byte, then all closed; afterwards the server is idle "
-              "(under half a processor) and serves the next client", FLOOD);
+    expect(r,
+           "%d connections at once, each sending a byte, then all closed; afterwards the server is "
+           "idle "
+           "(under half a processor) and serves the next client",
+           FLOOD);
     if (!crowd_open(&c, t, r, FLOOD, 1)) {
         crowd_close(&c);
         return;
     }
     crowd_start_round(&c);
-    (void)crowd_pump(&c, now_ms() + 200); /* whatever the server can take now; the rest stays queued */
+    (void)crowd_pump(&c,
+                     now_ms() + 200); /* whatever the server can take now; the rest stays queued */
     crowd_close(&c);
     if (!fresh_client_is_served(t, r, "the client after the flood", 4096))
         return;
     if (t->server == NULL) {
-        pass(r, "the server served the next client after the flood (idle time not measured: needs --exe)");
+        pass(r, "the server served the next client after the flood (idle time not measured: needs "
+                "--exe)");
         return;
     }
     /* Quiet on purpose: a client waits for a byte that never comes, and the server's processor time
@@ -1863,8 +2026,11 @@ static void recovers_after_a_flood_of_connections(const struct target *t, struct
              "the server used %lld ms of processor time in %.1f s with nothing to do: a busy loop",
              (long long)used, QUIET_WINDOW_MS / 1000.0);
     else
-        pass(r, "%d connections came and went; the next client was served, and the server then used %lld ms "
-                "of processor time in %.1f quiet seconds", FLOOD, (long long)used, QUIET_WINDOW_MS / 1000.0);
+        pass(r,
+             "%d connections came and went; the next client was served, and the server then used "
+             "%lld ms "
+             "of processor time in %.1f quiet seconds",
+             FLOOD, (long long)used, QUIET_WINDOW_MS / 1000.0);
 }
 
 /*
@@ -1880,7 +2046,8 @@ static void a_slow_reader_does_not_hold_up_the_others(const struct target *t, st
     size_t sent;
     sock_t slow = connect_client(t, r, "the slow reader");
 
-    expect(r, "a client with 8 MiB sent and unread; another client is echoed meanwhile; then the slow one "
+    expect(r, "a client with 8 MiB sent and unread; another client is echoed meanwhile; then the "
+              "slow one "
               "reads, a little at a time, and gets every byte");
     if (out == NULL || in == NULL)
         fail(r, NULL, "the harness ran out of memory");
@@ -1891,9 +2058,11 @@ static void a_slow_reader_does_not_hold_up_the_others(const struct target *t, st
     sent = send_until_pushed_back(slow, r, out, PENDING);
     if (sent == 0)
         goto done;
-    if (!fresh_client_is_served(t, r, "another client, while the slow reader has megabytes pending", 64 * KIB)) {
-        snprintf(r->hint, sizeof r->hint, "a client that does not read must not hold up the others: no blocking "
-                                          "send, and no waiting on one client's send before serving the rest");
+    if (!fresh_client_is_served(t, r, "another client, while the slow reader has megabytes pending",
+                                64 * KIB)) {
+        snprintf(r->hint, sizeof r->hint,
+                 "a client that does not read must not hold up the others: no blocking "
+                 "send, and no waiting on one client's send before serving the rest");
         goto done;
     }
     memset(&x, 0, sizeof x);
@@ -1923,7 +2092,9 @@ static void a_slow_reader_does_not_hold_up_the_others(const struct target *t, st
         }
     }
     if (judge_echo(r, "the slow reader", &x, x.in_len == x.out_len ? ECHOED : STALLED))
-        pass(r, "another client was served while %lu bytes waited unread; the slow reader then got them all",
+        pass(r,
+             "another client was served while %lu bytes waited unread; the slow reader then got "
+             "them all",
              (unsigned long)sent);
 done:
     net_close(slow);
@@ -1932,8 +2103,8 @@ done:
 }
 
 /*
- * Hardening: a client that sends one byte every few hundred milliseconds. Catches a server that waits
- * to fill its buffer before echoing, or gives up on a slow client.
+ * Hardening: a client that sends one byte every few hundred milliseconds. Catches a server that
+ * waits to fill its buffer before echoing, or gives up on a slow client.
  */
 static void echoes_a_byte_every_few_hundred_ms(const struct target *t, struct result *r)
 {
@@ -1967,13 +2138,14 @@ static void echoes_a_byte_every_few_hundred_ms(const struct target *t, struct re
 }
 
 /*
- * Hardening: a very large transfer, 64 MiB each way, with both directions busy. Catches counters that
- * overflow, buffers that grow without bound, and losses that only show after many MiB.
+ * Hardening: a very large transfer, 64 MiB each way, with both directions busy. Catches counters
+ * that overflow, buffers that grow without bound, and losses that only show after many MiB.
  */
 static void echoes_64_mib_each_way(const struct target *t, struct result *r)
 {
     expect(r, "64 MiB sent while reading, back byte for byte");
-    one_transfer_is_echoed(t, r, "a 64 MiB transfer", 64 * MIB, 256 * KIB, 64, "64 MiB came back byte for byte");
+    one_transfer_is_echoed(t, r, "a 64 MiB transfer", 64 * MIB, 256 * KIB, 64,
+                           "64 MiB came back byte for byte");
 }
 
 /*
@@ -1990,12 +2162,15 @@ static void survives_a_burst_of_failures(const struct target *t, struct result *
     struct crowd c;
     size_t echoed = 0, closed = 0;
 
-    expect(r, "%d clients at once, 3 messages each: each client echoed or closed by the server, none left "
-              "hanging, no byte wrong; then the next client is served", CLIENTS);
+    expect(r,
+           "%d clients at once, 3 messages each: each client echoed or closed by the server, none "
+           "left "
+           "hanging, no byte wrong; then the next client is served",
+           CLIENTS);
     if (!crowd_open(&c, t, r, CLIENTS, 1024))
         goto done;
     c.close_when_done = 1; /* a one-at-a-time server takes the next client once one leaves */
-    c.messages = 3;        /* each echo is followed by another receive: a failed re-post shows */
+    c.messages = 3; /* each echo is followed by another receive: a failed re-post shows */
     crowd_run(&c);
     for (size_t i = 0; i < c.n; i++) {
         struct exchange *x = &c.x[i];
@@ -2007,8 +2182,11 @@ static void survives_a_burst_of_failures(const struct target *t, struct result *
             goto done;
         }
         if (c.how[i] == STALLED) {
-            fail(r, "when a call fails for one client, close that client: a client must not wait forever",
-                 "%s: message %d, %lu of 1024 bytes back, then nothing for %d s, and the connection still open",
+            fail(r,
+                 "when a call fails for one client, close that client: a client must not wait "
+                 "forever",
+                 "%s: message %d, %lu of 1024 bytes back, then nothing for %d s, and the "
+                 "connection still open",
                  who, c.sent_messages[i] + 1, (unsigned long)x->in_len, STALL_BUDGET_MS / 1000);
             goto done;
         }
@@ -2017,10 +2195,13 @@ static void survives_a_burst_of_failures(const struct target *t, struct result *
     }
     crowd_close(&c);
     if (fresh_client_is_served(t, r, "the next client, after the burst", 64 * KIB))
-        pass(r, "of %d clients, %lu were echoed and %lu closed by the server; the next client was served",
+        pass(r,
+             "of %d clients, %lu were echoed and %lu closed by the server; the next client was "
+             "served",
              CLIENTS, (unsigned long)echoed, (unsigned long)closed);
     else
-        snprintf(r->hint, sizeof r->hint, "after failures the server must go on accepting and echoing");
+        snprintf(r->hint, sizeof r->hint,
+                 "after failures the server must go on accepting and echoing");
 done:
     crowd_close(&c);
 }
@@ -2028,7 +2209,8 @@ done:
 /* -------------------------------------------------------------- table ---- */
 
 const struct check checks[] = {
-#define CHECK(name, first, last, needs_server, summary) { #name, first, last, needs_server, summary, name },
+#define CHECK(name, first, last, needs_server, summary)                                            \
+    {#name, first, last, needs_server, summary, name},
 #include "checks.def"
 #undef CHECK
 };
@@ -2063,7 +2245,7 @@ static int wine_failed(const char *text)
  * proc_wine_failed()), so a check never judges a server that did not run. */
 int target_start(struct target *t, char *err, size_t err_size)
 {
-    static const char *const args[] = { "0", NULL };
+    static const char *const args[] = {"0", NULL};
 
     return target_start_with(t, args, err, err_size);
 }
@@ -2081,26 +2263,35 @@ int target_start_with(struct target *t, const char *const *args, char *err, size
     t->server = proc_start(t->exe, args, err, err_size);
     if (t->server == NULL)
         return -1;
-    if (!proc_first_line(t->server, t->listening_line, sizeof t->listening_line, now_ms() + START_BUDGET_MS)) {
+    if (!proc_first_line(t->server, t->listening_line, sizeof t->listening_line,
+                         now_ms() + START_BUDGET_MS)) {
         one_line(proc_stdout(t->server, out, sizeof out));
         one_line(proc_stderr(t->server, errs, sizeof errs));
         if (proc_wait(t->server, now_ms(), &code) && proc_wine_failed(t->server, why, sizeof why))
-            snprintf(err, err_size, "Wine failed to start the program, twice: %.400s. No verdict on the server: "
-                     "run it again", why);
+            snprintf(err, err_size,
+                     "Wine failed to start the program, twice: %.400s. No verdict on the server: "
+                     "run it again",
+                     why);
         else if (proc_wait(t->server, now_ms(), &code))
-            snprintf(err, err_size, "'%s' exited with code %d before printing its listening line "
-                     "(stdout: '%s', stderr: '%s')", shown, code, out, errs);
+            snprintf(err, err_size,
+                     "'%s' exited with code %d before printing its listening line "
+                     "(stdout: '%s', stderr: '%s')",
+                     shown, code, out, errs);
         else
-            snprintf(err, err_size, "'%s' printed no line within %d s: print 'listening on ADDRESS:PORT' "
-                     "and fflush(stdout) (stderr: '%s')", shown, START_BUDGET_MS / 1000, errs);
+            snprintf(err, err_size,
+                     "'%s' printed no line within %d s: print 'listening on ADDRESS:PORT' "
+                     "and fflush(stdout) (stderr: '%s')",
+                     shown, START_BUDGET_MS / 1000, errs);
         target_stop(t);
         return -1;
     }
     /* Lenient here (prints_the_listening_line is strict): ADDRESS:PORT at the end of the line. */
     at = strstr(t->listening_line, "listening on ");
     colon = at ? strrchr(at, ':') : NULL;
-    if (colon == NULL || sscanf(colon + 1, "%u", &t->port) != 1 || t->port == 0 || t->port > 65535) {
-        snprintf(err, err_size, "the first line was '%s', not 'listening on ADDRESS:PORT' with a real port",
+    if (colon == NULL || sscanf(colon + 1, "%u", &t->port) != 1 || t->port == 0 ||
+        t->port > 65535) {
+        snprintf(err, err_size,
+                 "the first line was '%s', not 'listening on ADDRESS:PORT' with a real port",
                  t->listening_line);
         target_stop(t);
         return -1;
@@ -2136,7 +2327,8 @@ void check_run(const struct check *c, struct target *t, struct result *r)
         wine_failed(proc_stderr(t->server, errs, sizeof errs))) {
         char err[1024];
 
-        fprintf(stderr, "harness: Wine's wineserver failed during %s; running it once more\n", c->name);
+        fprintf(stderr, "harness: Wine's wineserver failed during %s; running it once more\n",
+                c->name);
         target_stop(t);
         if (target_start(t, err, sizeof err) == 0) {
             memset(r, 0, sizeof *r);
@@ -2147,7 +2339,8 @@ void check_run(const struct check *c, struct target *t, struct result *r)
     if (r->passed && r->got[0] == '\0') /* every path must say what it saw: silence is no pass */
         fail(r, NULL, "no verdict: the check ended without saying what it saw (a harness bug)");
     /* A failure may be the server dying: give its exit a moment to show, it is the real cause. */
-    if (t->server && !r->server_ended_on_purpose && proc_wait(t->server, now_ms() + (r->passed ? 0 : 1000), &code)) {
+    if (t->server && !r->server_ended_on_purpose &&
+        proc_wait(t->server, now_ms() + (r->passed ? 0 : 1000), &code)) {
         r->passed = 0;
         r->got[0] = '\0';
         fail(r, "a client's error must close that client only, never end the server",

@@ -12,29 +12,29 @@
 
 /** \brief The server a check talks to. */
 struct target {
-    const char *exe;            /**< the server program, or NULL for a server already running */
-    char host[64];              /**< where it listens */
+    const char *exe; /**< the server program, or NULL for a server already running */
+    char host[64]; /**< where it listens */
     unsigned port;
-    char listening_line[256];   /**< the line it printed, when the harness started it */
-    struct proc *server;        /**< the process, when the harness started it */
+    char listening_line[256]; /**< the line it printed, when the harness started it */
+    struct proc *server; /**< the process, when the harness started it */
 };
 
 /** \brief What a check found: the verdict, and text a student can act on. */
 struct result {
     int passed;
-    int skipped;                /**< the check cannot run in this mode (needs --exe) */
+    int skipped; /**< the check cannot run in this mode (needs --exe) */
     int server_ended_on_purpose; /**< the check stopped the server itself: its exit is no crash */
-    char expected[256];         /**< what the check wanted */
-    char got[768];              /**< what happened */
-    char hint[256];             /**< the likely mistake, when it failed */
+    char expected[256]; /**< what the check wanted */
+    char got[768]; /**< what happened */
+    char hint[256]; /**< the likely mistake, when it failed */
 };
 
 /** \brief One check of the table in checks.def. */
 struct check {
     const char *name;
     int first_lesson, last_lesson;
-    int needs_server;           /**< 1: runs against a started server; 0: starts the program itself */
-    const char *summary;        /**< what it proves */
+    int needs_server; /**< 1: runs against a started server; 0: starts the program itself */
+    const char *summary; /**< what it proves */
     void (*run)(const struct target *t, struct result *r);
 };
 

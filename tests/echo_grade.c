@@ -26,18 +26,19 @@
 
 static void print_usage(FILE *to)
 {
-    fprintf(to,
-            "usage: echo_grade --lesson NN (--exe PATH | --connect HOST:PORT) [--check NAME]...\n"
-            "       echo_grade --list [--lesson NN]\n"
-            "Runs lesson NN's checks (01 to 07) against an echo server and prints one line per check.\n"
-            "  --exe PATH           the server program; started afresh for each check (a .exe runs\n"
-            "                       through Wine on Linux), on port 0, reading its listening line\n"
-            "  --connect HOST:PORT  a server that is already running (checks that start the program\n"
-            "                       themselves are skipped)\n"
-            "  --check NAME         run only this check (may be given more than once)\n"
-            "  --json PATH          also write the results to PATH as JSON, for a gradebook\n"
-            "  --list               list the checks (of lesson NN) and what each proves\n"
-            "Exit code: 0 when every check passed, 1 when one failed, 2 for a bad command line.\n");
+    fprintf(
+        to,
+        "usage: echo_grade --lesson NN (--exe PATH | --connect HOST:PORT) [--check NAME]...\n"
+        "       echo_grade --list [--lesson NN]\n"
+        "Runs lesson NN's checks (01 to 07) against an echo server and prints one line per check.\n"
+        "  --exe PATH           the server program; started afresh for each check (a .exe runs\n"
+        "                       through Wine on Linux), on port 0, reading its listening line\n"
+        "  --connect HOST:PORT  a server that is already running (checks that start the program\n"
+        "                       themselves are skipped)\n"
+        "  --check NAME         run only this check (may be given more than once)\n"
+        "  --json PATH          also write the results to PATH as JSON, for a gradebook\n"
+        "  --list               list the checks (of lesson NN) and what each proves\n"
+        "Exit code: 0 when every check passed, 1 when one failed, 2 for a bad command line.\n");
 }
 
 static void print_result(const struct check *c, const struct result *r)
@@ -47,8 +48,8 @@ static void print_result(const struct check *c, const struct result *r)
     else if (r->passed)
         printf("PASS  %s: %s\n", c->name, r->got);
     else
-        printf("FAIL  %s: expected %s; got %s.%s%s\n", c->name, r->expected, r->got, r->hint[0] ? " Hint: " : "",
-               r->hint);
+        printf("FAIL  %s: expected %s; got %s.%s%s\n", c->name, r->expected, r->got,
+               r->hint[0] ? " Hint: " : "", r->hint);
     fflush(stdout);
 }
 
@@ -56,7 +57,7 @@ static void print_result(const struct check *c, const struct result *r)
 struct graded {
     const struct check *check;
     struct result result;
-    int not_graded;             /**< not run: the server had stopped serving before it */
+    int not_graded; /**< not run: the server had stopped serving before it */
     double seconds;
 };
 
@@ -79,7 +80,8 @@ static int serves_a_fresh_client(const struct target *t)
     if (s == BAD_SOCKET)
         return 0;
     while (have == 0) {
-        int ready = net_wait(s, sent < sizeof line - 1 ? NET_READABLE | NET_WRITABLE : NET_READABLE, deadline);
+        int ready = net_wait(s, sent < sizeof line - 1 ? NET_READABLE | NET_WRITABLE : NET_READABLE,
+                             deadline);
         long n;
 
         if (ready <= 0)
@@ -121,7 +123,8 @@ static void describe_end(struct target *t, char *text, size_t size)
      * the exit code is the exception's, from 0xC0000000 up. */
     crash = strstr(errs, "Unhandled");
     if (crash != NULL || (unsigned)code >= 0xC0000000u)
-        snprintf(text, size, "it crashed (exit code %d%s%.120s)", code, crash ? ": " : "", crash ? crash : "");
+        snprintf(text, size, "it crashed (exit code %d%s%.120s)", code, crash ? ": " : "",
+                 crash ? crash : "");
     else
         snprintf(text, size, "it exited with code %d", code);
     for (char *c = text; *c; c++)
@@ -149,7 +152,8 @@ static void json_string(FILE *f, const char *text)
  * per check its verdict, what it expected, what happened, the hint and how
  * long it took. Returns 0, or -1 when the file cannot be written.
  */
-static int write_json(const char *path, const struct options *o, const struct graded *g, size_t n, const int *counts)
+static int write_json(const char *path, const struct options *o, const struct graded *g, size_t n,
+                      const int *counts)
 {
     FILE *f = fopen(path, "w");
 
@@ -157,7 +161,8 @@ static int write_json(const char *path, const struct options *o, const struct gr
         return -1;
     fprintf(f, "{\n  \"server\": ");
     json_string(f, o->exe ? o->exe : o->connect);
-    fprintf(f, ",\n  \"lesson\": %d,\n  \"passed\": %d,\n  \"failed\": %d,\n  \"skipped\": %d,\n"
+    fprintf(f,
+            ",\n  \"lesson\": %d,\n  \"passed\": %d,\n  \"failed\": %d,\n  \"skipped\": %d,\n"
             "  \"not_graded\": %d,\n  \"checks\": [",
             o->lesson, counts[PASSED], counts[FAILED], counts[SKIPPED], counts[NOT_GRADED]);
     for (size_t i = 0; i < n; i++) {
@@ -166,7 +171,11 @@ static int write_json(const char *path, const struct options *o, const struct gr
         fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
         json_string(f, g[i].check->name);
         fprintf(f, ", \"result\": \"%s\", \"seconds\": %.1f,\n     \"expected\": ",
-                g[i].not_graded ? "not graded" : r->skipped ? "skip" : r->passed ? "pass" : "fail", g[i].seconds);
+                g[i].not_graded ? "not graded"
+                : r->skipped    ? "skip"
+                : r->passed     ? "pass"
+                                : "fail",
+                g[i].seconds);
         json_string(f, r->expected);
         fprintf(f, ",\n     \"got\": ");
         json_string(f, r->got);
@@ -203,15 +212,16 @@ static int run_one(const struct check *c, const struct options *o, int *counts, 
         check_run(c, &t, &r);
         /* With --connect every check asks (the next one depends on it); with --exe only a failed
          * one, since the next check starts a server of its own anyway. */
-        if (c->needs_server && !r.skipped && !r.server_ended_on_purpose && (o->connect || !r.passed) &&
-            !stop_said && !serves_a_fresh_client(&t)) {
+        if (c->needs_server && !r.skipped && !r.server_ended_on_purpose &&
+            (o->connect || !r.passed) && !stop_said && !serves_a_fresh_client(&t)) {
             char how[256];
 
             describe_end(&t, how, sizeof how);
             stopped = stop_said = 1;
             print_result(c, &r);
             printf("STOP  the server stopped serving during %s: %s. %s\n", c->name, how,
-                   o->exe ? "Each later check starts a fresh server." : "The later checks are not graded.");
+                   o->exe ? "Each later check starts a fresh server."
+                          : "The later checks are not graded.");
             fflush(stdout);
         }
     }
@@ -231,7 +241,8 @@ static void skip_one(const struct check *c, const char *stopped_in, int *counts,
     memset(g, 0, sizeof *g);
     g->check = c;
     g->not_graded = 1;
-    snprintf(g->result.got, sizeof g->result.got, "not graded: the server stopped serving during %s", stopped_in);
+    snprintf(g->result.got, sizeof g->result.got,
+             "not graded: the server stopped serving during %s", stopped_in);
     printf("NOT GRADED  %s: the server stopped serving during %s\n", c->name, stopped_in);
     counts[NOT_GRADED]++;
 }
@@ -248,20 +259,17 @@ static int asked_for(const struct options *o, const struct check *c)
 int main(int argc, char **argv)
 {
     struct options o;
-    int counts[COUNTS] = { 0 };
-    const char *stopped_in = NULL; /* with --connect: the check during which the server stopped serving */
-    static struct graded graded[64]; /* more than checks.def holds; the loop below stops at the end */
+    int counts[COUNTS] = {0};
+    const char *stopped_in =
+        NULL; /* with --connect: the check during which the server stopped serving */
+    static struct graded
+        graded[64]; /* more than checks.def holds; the loop below stops at the end */
     size_t ran = 0;
 
     switch (options_parse(argc, argv, &o)) {
-    case OPTIONS_HELP:
-        print_usage(stdout);
-        return 0;
-    case OPTIONS_BAD:
-        print_usage(stderr);
-        return 2;
-    default:
-        break;
+    case OPTIONS_HELP: print_usage(stdout); return 0;
+    case OPTIONS_BAD: print_usage(stderr); return 2;
+    default: break;
     }
     if (o.list) {
         for (size_t i = 0; i < check_count; i++)

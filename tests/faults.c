@@ -14,11 +14,11 @@
  * recovered. Without COURSE_FAULTS nothing fails.
  *
  * COURSE_SHORT_SENDS=1: every send() and WSASend() of two bytes or more takes only the first half
- * of what it is given (rounded up) and reports that count, as a stack short of buffers may do. Half,
- * not one byte: every such send is short, so a server that ignores the count loses bytes on its
- * first reply, while a server that sends the rest needs only about log2(size) calls per reply and
- * keeps its pace on the checks that move many MiB. A WSASend then completes with fewer bytes than
- * it was asked for, the case that Wine never produces by itself on loopback.
+ * of what it is given (rounded up) and reports that count, as a stack short of buffers may do.
+ * Half, not one byte: every such send is short, so a server that ignores the count loses bytes on
+ * its first reply, while a server that sends the rest needs only about log2(size) calls per reply
+ * and keeps its pace on the checks that move many MiB. A WSASend then completes with fewer bytes
+ * than it was asked for, the case that Wine never produces by itself on loopback.
  */
 #include <winsock2.h>
 #include <windows.h>
@@ -32,11 +32,11 @@ enum { FAULT_BUDGET = 30 };
 /** \brief The wrapped functions, one counter each. */
 enum call { ACCEPT, RECV, SEND, WSARECV, WSASEND, WSASOCKETW, MALLOC, CALLOC, CALLS };
 
-static volatile LONG armed;           /* set once listen() succeeded */
+static volatile LONG armed; /* set once listen() succeeded */
 static volatile LONG counts[CALLS];
 static volatile LONG failures;
-static LONG every = -1;               /* -1: not read yet; 0: no faults */
-static LONG short_sends = -1;         /* -1: not read yet; 0: sends are passed on whole */
+static LONG every = -1; /* -1: not read yet; 0: no faults */
+static LONG short_sends = -1; /* -1: not read yet; 0: sends are passed on whole */
 
 /** \brief Whether this call of \p which fails now. */
 static int fault_now(enum call which)
@@ -52,7 +52,8 @@ static int fault_now(enum call which)
     return InterlockedIncrement(&failures) <= FAULT_BUDGET;
 }
 
-/** \brief How many of \p len bytes a send passes on: all, or half (rounded up) with COURSE_SHORT_SENDS. */
+/** \brief How many of \p len bytes a send passes on: all, or half (rounded up) with
+ * COURSE_SHORT_SENDS. */
 static ULONG send_share(ULONG len)
 {
     if (short_sends < 0) {
@@ -68,7 +69,8 @@ int WSAAPI __wrap_listen(SOCKET s, int backlog)
     int rc = __real_listen(s, backlog);
 
     if (rc == 0)
-        InterlockedExchange(&armed, 1); /* start-up is over: from now on a failure is one client's */
+        InterlockedExchange(&armed,
+                            1); /* start-up is over: from now on a failure is one client's */
     return rc;
 }
 
@@ -112,9 +114,9 @@ int WSAAPI __wrap_send(SOCKET s, const char *buf, int len, int flags)
  * A WSASend given only the first part of its buffers: a copy of the WSABUF array cut after half the
  * bytes, so the operation (at once or through its completion) reports fewer bytes than asked for.
  * The documentation wants the array valid until the operation completes, and the shim never learns
- * when that is: so each OVERLAPPED gets a slot of its own, which its next send reuses (an OVERLAPPED
- * carries one operation at a time). The table is never emptied; when it is full, or a send has more
- * buffers than a slot holds, the send passes whole.
+ * when that is: so each OVERLAPPED gets a slot of its own, which its next send reuses (an
+ * OVERLAPPED carries one operation at a time). The table is never emptied; when it is full, or a
+ * send has more buffers than a slot holds, the send passes whole.
  */
 enum { SLOTS = 8192, SLOT_BUFFERS = 4 };
 static struct slot {
@@ -149,8 +151,8 @@ static WSABUF *slot_of(LPWSAOVERLAPPED ov)
     return found;
 }
 
-static int short_send(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD sent, DWORD flags, LPWSAOVERLAPPED ov,
-                      LPWSAOVERLAPPED_COMPLETION_ROUTINE done)
+static int short_send(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD sent, DWORD flags,
+                      LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPLETION_ROUTINE done)
 {
     WSABUF on_stack[SLOT_BUFFERS]; /* enough for a call that completes before it returns */
     WSABUF *part = ov ? slot_of(ov) : on_stack;
@@ -172,8 +174,8 @@ static int short_send(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD sent, DWORD 
 }
 
 /* Failing at once: nothing was started, so no completion (event, routine or packet) will come. */
-int WSAAPI __wrap_WSARecv(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD got, LPDWORD flags, LPWSAOVERLAPPED ov,
-                          LPWSAOVERLAPPED_COMPLETION_ROUTINE done)
+int WSAAPI __wrap_WSARecv(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD got, LPDWORD flags,
+                          LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPLETION_ROUTINE done)
 {
     if (fault_now(WSARECV)) {
         WSASetLastError(WSAENOBUFS);
@@ -182,8 +184,8 @@ int WSAAPI __wrap_WSARecv(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD got, LPD
     return __real_WSARecv(s, bufs, count, got, flags, ov, done);
 }
 
-int WSAAPI __wrap_WSASend(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD sent, DWORD flags, LPWSAOVERLAPPED ov,
-                          LPWSAOVERLAPPED_COMPLETION_ROUTINE done)
+int WSAAPI __wrap_WSASend(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD sent, DWORD flags,
+                          LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPLETION_ROUTINE done)
 {
     if (fault_now(WSASEND)) {
         WSASetLastError(WSAENOBUFS);
@@ -192,7 +194,8 @@ int WSAAPI __wrap_WSASend(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD sent, DW
     return short_send(s, bufs, count, sent, flags, ov, done);
 }
 
-SOCKET WSAAPI __wrap_WSASocketW(int af, int type, int protocol, LPWSAPROTOCOL_INFOW info, GROUP g, DWORD flags)
+SOCKET WSAAPI __wrap_WSASocketW(int af, int type, int protocol, LPWSAPROTOCOL_INFOW info, GROUP g,
+                                DWORD flags)
 {
     if (fault_now(WSASOCKETW)) {
         WSASetLastError(WSAEMFILE);

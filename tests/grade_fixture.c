@@ -23,7 +23,8 @@ static void try_read(const char *path)
     HANDLE h = CreateFileA(path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
 
     if (h == INVALID_HANDLE_VALUE) {
-        fprintf(stderr, "escape: read %s: failed (error %lu)\n", path, (unsigned long)GetLastError());
+        fprintf(stderr, "escape: read %s: failed (error %lu)\n", path,
+                (unsigned long)GetLastError());
         return;
     }
     CloseHandle(h);
@@ -37,7 +38,7 @@ static void try_connect(void)
     struct sockaddr_in to;
     u_long nonblocking = 1;
     fd_set writable, failed;
-    struct timeval wait = { 2, 0 };
+    struct timeval wait = {2, 0};
     int error = 0, len = (int)sizeof error;
 
     if (s == INVALID_SOCKET)
@@ -100,8 +101,8 @@ int main(int argc, char **argv)
     at.sin_family = AF_INET;
     at.sin_port = htons((u_short)(argc > 1 ? atoi(argv[1]) : 5000));
     at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (listener == INVALID_SOCKET || bind(listener, (struct sockaddr *)&at, len) != 0 || listen(listener, 16) != 0 ||
-        getsockname(listener, (struct sockaddr *)&at, &len) != 0) {
+    if (listener == INVALID_SOCKET || bind(listener, (struct sockaddr *)&at, len) != 0 ||
+        listen(listener, 16) != 0 || getsockname(listener, (struct sockaddr *)&at, &len) != 0) {
         fprintf(stderr, "socket, bind or listen: error %d\n", WSAGetLastError());
         return 1;
     }

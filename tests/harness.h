@@ -38,7 +38,8 @@ void monitor_enter(struct monitor *m);
 void monitor_leave(struct monitor *m);
 /** \brief Wake every thread waiting in monitor_wait(). */
 void monitor_notify(struct monitor *m);
-/** \brief Inside the monitor: wait for a notify, at most until \p deadline; 0 once it has passed. */
+/** \brief Inside the monitor: wait for a notify, at most until \p deadline; 0 once it has passed.
+ */
 int monitor_wait(struct monitor *m, int64_t deadline);
 
 /** A thread running a function of the harness. */
@@ -109,8 +110,8 @@ int net_wait(sock_t s, int events, int64_t deadline);
 /** \brief One socket of net_poll(): what to wait for, and what happened. */
 struct net_poll {
     sock_t s;
-    int want;       /**< NET_READABLE and/or NET_WRITABLE; 0 to leave the socket out */
-    int happened;   /**< filled by net_poll() */
+    int want; /**< NET_READABLE and/or NET_WRITABLE; 0 to leave the socket out */
+    int happened; /**< filled by net_poll() */
 };
 
 /**
@@ -179,7 +180,7 @@ void proc_interrupt(struct proc *p);
 /** \brief One thread of a program, and the processor time it has used. */
 struct proc_thread {
     unsigned long id;
-    int64_t cpu_ms;     /**< user + kernel time so far, -1 if unknown */
+    int64_t cpu_ms; /**< user + kernel time so far, -1 if unknown */
 };
 
 /**

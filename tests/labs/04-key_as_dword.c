@@ -15,7 +15,8 @@ void lab_high_free(void *block);
 void *lab_high_malloc(size_t size)
 {
     /* Zeroed by the system, so calloc needs nothing more. */
-    return VirtualAlloc(NULL, size > 0 ? size : 1, MEM_RESERVE | MEM_COMMIT | MEM_TOP_DOWN, PAGE_READWRITE);
+    return VirtualAlloc(NULL, size > 0 ? size : 1, MEM_RESERVE | MEM_COMMIT | MEM_TOP_DOWN,
+                        PAGE_READWRITE);
 }
 
 void *lab_high_calloc(size_t count, size_t size)
