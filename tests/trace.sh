@@ -6,7 +6,7 @@
 # OUT_DIR/LESSON.trace (the window that is drawn, with a `# window FROM TO` line) and OUT_DIR/LESSON.svg.
 # Each lesson gets the load that shows its idea:
 #   01  two clients: one is served, the other waits for the whole run
-#   05  a burst (echo_bench -b): accepts complete among the echoes
+#   05  a burst of 6,000 (echo_bench -b, 4 s): accepts complete among the echoes
 #   06  Ctrl+C halfway through: the window is the shutdown (cancel, drain, exit packets, join)
 #   the others: the middle of a steady load
 set -euo pipefail
@@ -15,17 +15,21 @@ usage() { echo "usage: trace.sh BIN_DIR LESSON [CLIENTS] [SECONDS] OUT_DIR" >&2;
 (($# == 3 || $# == 5)) || usage
 bin=$1 lesson=$2 out=${!#}
 number=${lesson%%_*}
+seconds=1
 case $number in
   01) clients=2 ;;
-  05) clients=300 ;;
+  05) clients=6000 seconds=4 ;;
   *) clients=20 ;;
 esac
-seconds=1
 if (($# == 5)); then clients=$3 seconds=$4; fi
 [[ $clients =~ ^[1-9][0-9]*$ && $seconds =~ ^[1-9][0-9]*$ ]] || usage
 exe=$bin/trace/$lesson-trace.exe
 [[ -x $exe ]] || { echo "trace.sh: no trace build $exe (build the course first)" >&2; exit 1; }
 mkdir -p "$out"
+# Each connection is a descriptor here, in the server and in the wineserver.
+hard=$(ulimit -Hn)
+[[ $hard == unlimited ]] || ((hard > 65536)) && hard=65536
+ulimit -n "$hard"
 tmp=$(mktemp -d)
 # shellcheck source=server.sh
 source "$here/server.sh"
@@ -62,8 +66,9 @@ done
 [[ $number == 06 ]] || stop_server
 cp "$tmp/full.trace" "$out/$lesson.full.trace"
 
-# The window: the shutdown for 06 (its last 40 ms), the middle of the burst for 05 (around its median
-# accept), else the middle of the run; as wide as it takes to hold about 300 events, at least 2 ms.
+# The window: the shutdown for 06 (its last 40 ms), late in the burst for 05 (from its accept at 90 %:
+# where accepts that wait behind the echoes show), else the middle of the run; as wide as it takes
+# to hold about 300 events, at least 2 ms.
 awk -v number="$number" '
   { n++; t[n] = $1; if ($1 > last) last = $1; if (first == "" || $1 < first) first = $1
     if ($4 == "done" && $5 == "accept") accepts[++a] = $1 }
@@ -73,7 +78,7 @@ awk -v number="$number" '
     width = 300 / rate; if (width < 2000) width = 2000; if (width > span) width = span
     if (number == "06") { from = last - 40000; width = 41000 }
     else if (number == "05" && a > 0) { # the middle of the burst: accepts among the echoes
-      from = accepts[int((a + 1) / 2)] - width / 2 } # the trace is in time order, near enough
+      from = accepts[int(a * 0.9) + 1] } # the trace is in time order, near enough
     else { from = first + span / 2 - width / 2 }
     if (from < first) from = first
     printf "%d %d\n", from / 1000, (from + width) / 1000 + 1
