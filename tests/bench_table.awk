@@ -78,12 +78,18 @@ function spread_cell(lesson, name,    line) {
     return field(line, "msgs_min") " / " field(line, "msgs_median") " / " field(line, "msgs_max")
 }
 
+# The plot data's first line: LABEL, then the lessons, TIMES times over (one group of columns each).
+function plot_header(label, times,    t, l) {
+    printf "%s", label
+    for (t = 1; t <= times; t++)
+        for (l = 1; l <= count; l++) printf " %s", order[l]
+    printf "\n"
+}
+
 END {
     split("c1 c50 c63 c64 c1000 c10000", counted, " ")
     if (plot == "burst") {
-        printf "clients"
-        for (l = 1; l <= count; l++) printf " %s", order[l]
-        printf "\n"
+        plot_header("clients", 1)
         split("1000 10000", sizes, " ")
         for (c = 1; c <= 2; c++) {
             printf "%s", sizes[c]
@@ -96,10 +102,7 @@ END {
         exit
     }
     if (plot) {
-        printf "connections"
-        for (l = 1; l <= count; l++) printf " %s", order[l]
-        for (l = 1; l <= count; l++) printf " %s", order[l]
-        printf "\n"
+        plot_header("connections", 2)
         split("1 50 1000 10000", conns, " ")
         for (c = 1; c <= 4; c++) {
             printf "%s", conns[c]

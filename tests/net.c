@@ -279,10 +279,20 @@ static struct addrinfo *resolve(const char *host, unsigned port, char *err, size
     return list;
 }
 
+/** \brief A connect to \p host : \p port that failed with \p rc: say so in \p err, close \p s. */
+static sock_t connect_failed(sock_t s, const char *host, unsigned port, int rc, char *err,
+                             size_t err_size)
+{
+    char text[160];
+
+    snprintf(err, err_size, "connect to %s:%u: %s", host, port, error_text(rc, text, sizeof text));
+    net_close(s);
+    return BAD_SOCKET;
+}
+
 sock_t net_connect(const char *host, unsigned port, int64_t deadline, char *err, size_t err_size)
 {
     struct addrinfo *list = resolve(host, port, err, err_size);
-    char text[160];
     sock_t s = BAD_SOCKET;
     int rc = 0;
 
@@ -298,10 +308,7 @@ sock_t net_connect(const char *host, unsigned port, int64_t deadline, char *err,
             rc = finish_connect(s, deadline);
         if (rc == 0)
             break;
-        snprintf(err, err_size, "connect to %s:%u: %s", host, port,
-                 error_text(rc, text, sizeof text));
-        net_close(s);
-        s = BAD_SOCKET;
+        s = connect_failed(s, host, port, rc, err, err_size);
     }
     freeaddrinfo(list);
     return s;
@@ -310,19 +317,14 @@ sock_t net_connect(const char *host, unsigned port, int64_t deadline, char *err,
 sock_t net_connect_start(const char *host, unsigned port, char *err, size_t err_size)
 {
     struct addrinfo *list = resolve(host, port, err, err_size);
-    char text[160];
     sock_t s;
     int rc = 0;
 
     if (list == NULL)
         return BAD_SOCKET;
     s = start_connect(list, &rc, err, err_size);
-    if (s != BAD_SOCKET && rc != 0 && !in_progress(rc)) {
-        snprintf(err, err_size, "connect to %s:%u: %s", host, port,
-                 error_text(rc, text, sizeof text));
-        net_close(s);
-        s = BAD_SOCKET;
-    }
+    if (s != BAD_SOCKET && rc != 0 && !in_progress(rc))
+        s = connect_failed(s, host, port, rc, err, err_size);
     freeaddrinfo(list);
     return s;
 }

@@ -886,6 +886,18 @@ static enum verdict wine_verdict(struct proc *p, char *evidence, size_t size)
     return v;
 }
 
+/** \brief Close the process's pipes and its pidfd (each only if open). */
+static void close_pipes(struct proc *p)
+{
+    if (p->out_pipe >= 0)
+        close(p->out_pipe);
+    if (p->err_pipe >= 0)
+        close(p->err_pipe);
+    if (p->pidfd >= 0)
+        close(p->pidfd);
+    p->out_pipe = p->err_pipe = p->pidfd = -1;
+}
+
 /** \brief Stop the reader of an ended process (it ends by itself once both streams have). */
 static void end_reader(struct proc *p)
 {
@@ -897,13 +909,7 @@ static void end_reader(struct proc *p)
     p->reader = NULL;
     if (!(p->out_ended && p->err_ended) && read(p->wake[0], &byte, 1) != 1)
         abort();
-    if (p->out_pipe >= 0)
-        close(p->out_pipe);
-    if (p->err_pipe >= 0)
-        close(p->err_pipe);
-    if (p->pidfd >= 0)
-        close(p->pidfd);
-    p->out_pipe = p->err_pipe = p->pidfd = -1;
+    close_pipes(p);
 }
 
 /**
@@ -1027,12 +1033,7 @@ void proc_stop(struct proc *p)
             abort();
         thread_join(p->reader);
     }
-    if (p->out_pipe >= 0)
-        close(p->out_pipe);
-    if (p->err_pipe >= 0)
-        close(p->err_pipe);
-    if (p->pidfd >= 0)
-        close(p->pidfd);
+    close_pipes(p);
     close(p->wake[0]);
     close(p->wake[1]);
     monitor_free(p->mon);
