@@ -66,17 +66,18 @@ done
 [[ $number == 06 ]] || stop_server
 cp "$tmp/full.trace" "$out/$lesson.full.trace"
 
-# The window: the shutdown for 06 (its last 40 ms), late in the burst for 05 (from its accept at 90 %:
+# The window: the shutdown for 06 (from just before its first cancel to the end), late in the burst for 05 (from its accept at 90 %:
 # where accepts that wait behind the echoes show), else the middle of the run; as wide as it takes
 # to hold about 300 events, at least 2 ms.
 awk -v number="$number" '
   { n++; t[n] = $1; if ($1 > last) last = $1; if (first == "" || $1 < first) first = $1
-    if ($4 == "done" && $5 == "accept") accepts[++a] = $1 }
+    if ($4 == "done" && $5 == "accept") accepts[++a] = $1
+    if ($4 == "call" && $5 == "cancel" && (cancel == "" || $1 < cancel)) cancel = $1 }
   END {
     if (n == 0) exit 1
     span = last - first; rate = n / (span > 0 ? span : 1) # events per microsecond
     width = 300 / rate; if (width < 2000) width = 2000; if (width > span) width = span
-    if (number == "06") { from = last - 40000; width = 41000 }
+    if (number == "06") { from = (cancel != "" ? cancel : last) - 2000; width = last - from + 1000 }
     else if (number == "05" && a > 0) { # the middle of the burst: accepts among the echoes
       from = accepts[int(a * 0.9) + 1] } # the trace is in time order, near enough
     else { from = first + span / 2 - width / 2 }
