@@ -35,11 +35,7 @@ peak_kib() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 
 # resident set during that run, less what it held before).
 measure() {
   local bin=$1 out=$2 seconds=$3 exe lesson entry name conns size kind idle busy bench flags duration
-  # Each connection is a descriptor here, in the server and in the wineserver.
-  local hard
-  hard=$(ulimit -Hn)
-  [[ $hard == unlimited ]] || ((hard > 65536)) && hard=65536
-  ulimit -n "$hard"
+  raise_descriptor_limit
   {
     echo "# $(date -u '+%Y-%m-%d %H:%M UTC') | $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" \
       "| $(nproc) cores | $(uname -sr) | $(wine --version 2>/dev/null || echo Wine) | echo_bench -d $seconds"

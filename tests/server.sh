@@ -5,6 +5,9 @@
 #                                    printed after the listening line is then in $tmp/server.out
 #   stop_server                      kills it if it still runs and reaps it
 #   field FILE NAME                  the key=value field NAME of FILE's last line
+#   raise_descriptor_limit           the soft limit of open descriptors up to the hard one (at most
+#                                    65,536): every connection is a descriptor here, in the server
+#                                    and in the wineserver, which inherit the limit
 
 server_pid=""
 server_address=""
@@ -47,3 +50,10 @@ stop_server() {
 }
 
 field() { tr -d '\r' < "$1" | sed -n '$p' | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+raise_descriptor_limit() {
+  local hard
+  hard=$(ulimit -Hn)
+  [[ $hard == unlimited ]] || ((hard > 65536)) && hard=65536
+  ulimit -n "$hard"
+}

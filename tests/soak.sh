@@ -14,9 +14,7 @@ tmp=$(mktemp -d)
 source "$(dirname "${BASH_SOURCE[0]}")/server.sh"
 trap 'stop_server; rm -rf "$tmp"' EXIT
 
-hard=$(ulimit -Hn)
-[[ $hard == unlimited ]] || ((hard > 65536)) && hard=65536
-ulimit -n "$hard"
+raise_descriptor_limit
 
 rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status"; }
 fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }

@@ -7,7 +7,7 @@
 # Each lesson gets the load that shows its idea:
 #   01  two clients: one is served, the other waits for the whole run
 #   05  a burst of 6,000 (echo_bench -b, 4 s): accepts complete among the echoes
-#   06  Ctrl+C halfway through: the window is the shutdown (cancel, drain, exit packets, join)
+#   06  Ctrl+C once the clients are busy: the window is the shutdown (cancel, drain, exit packets, join)
 #   the others: the middle of a steady load
 set -euo pipefail
 here=$(dirname "${BASH_SOURCE[0]}")
@@ -26,14 +26,22 @@ if (($# == 5)); then clients=$3 seconds=$4; fi
 exe=$bin/trace/$lesson-trace.exe
 [[ -x $exe ]] || { echo "trace.sh: no trace build $exe (build the course first)" >&2; exit 1; }
 mkdir -p "$out"
-# Each connection is a descriptor here, in the server and in the wineserver.
-hard=$(ulimit -Hn)
-[[ $hard == unlimited ]] || ((hard > 65536)) && hard=65536
-ulimit -n "$hard"
 tmp=$(mktemp -d)
 # shellcheck source=server.sh
 source "$here/server.sh"
 trap 'stop_server; rm -rf "$tmp"' EXIT
+raise_descriptor_limit
+
+# wait_for_trace PATTERN COUNT: until the trace holds COUNT lines matching PATTERN, at most 10 s
+# (the shim writes every 20 ms). Returns 1 if they never came.
+wait_for_trace() {
+  local tries
+  for ((tries = 0; tries < 200; tries++)); do
+    (($(grep -c -- "$1" "$tmp/full.trace" 2>/dev/null || true) >= $2)) && return 0
+    sleep 0.05
+  done
+  return 1
+}
 
 export COURSE_TRACE
 COURSE_TRACE=$(winepath -w "$tmp/full.trace" 2>/dev/null || echo "Z:${tmp//\//\\}\\full.trace")
@@ -43,8 +51,9 @@ flags=()
 "$bin/echo_bench" "${flags[@]}" -c "$clients" -d "$seconds" "$server_address" > "$tmp/bench.out" &
 bench=$!
 if [[ $number == 06 ]]; then
-  # Ctrl+C while the clients are busy; the server must end by itself.
-  sleep "$(awk -v s="$seconds" 'BEGIN { print s / 2 }')"
+  # Ctrl+C once every client is busy (ten echoes each on average, sends taken from the port), while
+  # the load goes on; the server must end by itself.
+  wait_for_trace " done send " $((clients * 10)) || true
   kill -INT "$server_pid"
   wait_server || { echo "trace.sh: $lesson did not stop cleanly on Ctrl+C" >&2; exit 1; }
 fi
@@ -52,13 +61,9 @@ wait "$bench" || true
 # The shim writes every 20 ms. Lesson 01 takes its second client only once the first has left, after
 # the load: wait for that accept in the trace. Then wait until the trace stops growing (a flush or
 # two), and stop the server.
-waited=0
-while [[ $number == 01 ]] && (($(grep -c " wait accept " "$tmp/full.trace" || true) < 2 && waited < 200)); do
-  sleep 0.05
-  waited=$((waited + 1))
-done
-size=-1
-while [[ $number != 06 ]] && (($(stat -c %s "$tmp/full.trace") != size && waited < 400)); do
+[[ $number != 01 ]] || wait_for_trace " wait accept " 2 || true
+size=-1 waited=0
+while [[ $number != 06 ]] && (($(stat -c %s "$tmp/full.trace") != size && waited < 100)); do
   size=$(stat -c %s "$tmp/full.trace")
   sleep 0.1
   waited=$((waited + 1))
