@@ -5,7 +5,8 @@
 #                                               a refused connection (exit 1); a bad command line (exit 2)
 #   tools_test.sh SERVER.exe bench BENCH...     echo_bench: one connection is echoed with no error or
 #                                               mismatch; of three, two starve (lesson 01 serves one at
-#                                               a time); a bad command line (exit 2)
+#                                               a time), also opened in one burst (-b); a bad command
+#                                               line (exit 2)
 set -euo pipefail
 server=$1
 kind=$2
@@ -58,6 +59,14 @@ bench)
   [[ $(field "$tmp/three.txt" starved) == 2 && $(field "$tmp/three.txt" errors) == 0 ]] ||
     fail "three connections to a one-at-a-time server should starve two: $(tail -n 1 "$tmp/three.txt")"
   pass "three connections, two starved: $(tail -n 1 "$tmp/three.txt")"
+  # -b: the same three opened in one burst; the per-client fields tell the served one from the others.
+  timeout 60 "$@" -b -c 3 -d 1 "$address" > "$tmp/burst" || fail "echo_bench -b exited with $? on a correct server"
+  tr -d '\r' < "$tmp/burst" > "$tmp/burst.txt"
+  [[ $(field "$tmp/burst.txt" starved) == 2 && $(field "$tmp/burst.txt" errors) == 0 &&
+     $(field "$tmp/burst.txt" msgs_min) == 0 && $(field "$tmp/burst.txt" msgs_max) -gt 0 &&
+     -n $(field "$tmp/burst.txt" first_echo_max_ms) ]] ||
+    fail "a burst of three to a one-at-a-time server should serve one, starve two: $(tail -n 1 "$tmp/burst.txt")"
+  pass "a burst of three, one served: $(tail -n 1 "$tmp/burst.txt")"
   expect_usage "$@" -c 0 "$address"
   ;;
 *)
