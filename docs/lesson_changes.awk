@@ -137,41 +137,34 @@ function flush_context(name, kind,    i, keep) {
     return keep
 }
 
+# say[key]: the page's words for key, in the language lang asks for.
+function words(key, english, chinese) {
+    say[key] = lang == "zh-CN" ? chinese : english
+}
+
 BEGIN {
-    # The page's words, in its language.
-    if (lang == "zh-CN") {
-        say["Top"] = say["top"] = "文件开头（注释、头文件、常量）"
-        say["new"] = "%s 是新增的"
-        say["gone"] = "%s 已删除"
-        say["changes"] = "%s 有改动"
-        say["and"] = "；"
-        say[","] = "；"
-        say["lines"] = "第 %s 课从第 %s 行起，第 %s 课从第 %s 行起。"
-        say["title"] = "# 第 %s 课：与第 %s 课相比的改动 {#lesson%s_changes}\n\n"
-        say["intro"] = "把 \\ref lesson%s \"第 %s 课\"的代码与 \\ref lesson%s \"第 %s 课\"的代码放在一起对照。这一页由构建" \
-            "从两份源文件生成（`diff -u %s/server.c %s/server.c`，或 git 的 histogram diff），所以不会过时。" \
-            "绿底的行是第 %s 课新增的；红底的行属于第 %s 课，现已删除；其余是上下文。每个新增、改动或删除的" \
-            "函数或结构体各占一节，按文件中的顺序排列；只为课文标记代码的行没有列出。"
-        say["count"] = "共删除 %d 行，新增 %d 行，分为 %d 节。\n"
-        say["same"] = "\n两个程序完全相同。\n"
-    } else {
-        say["Top"] = "The top of the file (comment, includes, constants)"
-        say["top"] = "the top of the file (comment, includes, constants)"
-        say["new"] = "%s is new"
-        say["gone"] = "%s is gone"
-        say["changes"] = "%s changes"
-        say["and"] = " and "
-        say[","] = ", "
-        say["lines"] = "Lesson %s from line %s, lesson %s from line %s."
-        say["title"] = "# Lesson %s: what changed since lesson %s {#lesson%s_changes}\n\n"
-        say["intro"] = "The code of \\ref lesson%s \"lesson %s\" next to the code of \\ref lesson%s \"lesson %s\", made by the build from the two " \
+    # The page's words, in its language: English, Simplified Chinese.
+    words("Top", "The top of the file (comment, includes, constants)", "文件开头（注释、头文件、常量）")
+    words("top", "the top of the file (comment, includes, constants)", "文件开头（注释、头文件、常量）")
+    words("new", "%s is new", "%s 是新增的")
+    words("gone", "%s is gone", "%s 已删除")
+    words("changes", "%s changes", "%s 有改动")
+    words("and", " and ", "；")
+    words(",", ", ", "；")
+    words("lines", "Lesson %s from line %s, lesson %s from line %s.", "第 %s 课从第 %s 行起，第 %s 课从第 %s 行起。")
+    words("title", "# Lesson %s: what changed since lesson %s {#lesson%s_changes}\n\n",
+        "# 第 %s 课：与第 %s 课相比的改动 {#lesson%s_changes}\n\n")
+    words("intro", "The code of \\ref lesson%s \"lesson %s\" next to the code of \\ref lesson%s \"lesson %s\", made by the build from the two " \
             "sources (`diff -u %s/server.c %s/server.c`, or git's histogram diff), so it cannot be out of date. " \
             "Lines on green are new in lesson %s; lines on red were lesson %s's and are gone; " \
             "the others are context. There is a section for each function or struct that is new, changes or " \
-            "is gone, in the order of the file; the lines that only mark code for the lesson text are left out. "
-        say["count"] = "%d lines removed, %d added, in %d %s.\n"
-        say["same"] = "\nThe two programs are the same.\n"
-    }
+            "is gone, in the order of the file; the lines that only mark code for the lesson text are left out. ",
+        "把 \\ref lesson%s \"第 %s 课\"的代码与 \\ref lesson%s \"第 %s 课\"的代码放在一起对照。这一页由构建" \
+            "从两份源文件生成（`diff -u %s/server.c %s/server.c`，或 git 的 histogram diff），所以不会过时。" \
+            "绿底的行是第 %s 课新增的；红底的行属于第 %s 课，现已删除；其余是上下文。每个新增、改动或删除的" \
+            "函数或结构体各占一节，按文件中的顺序排列；只为课文标记代码的行没有列出。")
+    words("count", "%d lines removed, %d added, in %d %s.\n", "共删除 %d 行，新增 %d 行，分为 %d 节。\n")
+    words("same", "\nThe two programs are the same.\n", "\n两个程序完全相同。\n")
     prev_no = substr(prev, 1, 2)
     this_no = substr(this, 1, 2)
     this_lines = read_source(this_file, this_src)
