@@ -5,7 +5,8 @@
 # fail with the line that names it, and that one problem only; `in_step` expects it to pass.
 #   translation_check_test.sh SOURCE_DIR PAGE CASE
 # PAGE: an English page with snippets, exercises and check-yourself questions (a lesson's README).
-# CASE: in_step missing stale marker anchor snippets headings exercises questions
+# CASE: in_step, missing, stale, or a break of the translation listed in tests/translation_breaks.txt
+# (marker anchor snippets headings exercises questions).
 # POSIX sh and awk.
 set -eu
 src=$1 page=$2 case=$3
@@ -24,33 +25,26 @@ sum=$(sha256sum "$en" | cut -c1-12)
     sed -n '2,$p' "$en"
 } > "$zh"
 
-# break WHAT FILE AWK_PROGRAM: FILE changed by the awk program, which must change it.
-break_it() {
-    awk "$2" "$1" > "$tmp/broken"
-    if cmp -s "$tmp/broken" "$1"; then
-        echo "translation_check_test.sh: $case: the page has nothing to break" >&2
-        exit 1
-    fi
-    mv "$tmp/broken" "$1"
-}
-
+# The cases that change the translation: its awk program and the line expected, from the table.
+breaks=$(dirname "$0")/translation_breaks.txt
 case $case in
     in_step) expect="" ;;
     missing) rm "$zh"; expect="missing: $page has no translation" ;;
     stale) echo "One more sentence in English." >> "$en"; expect="stale: translates revision $sum of $page, which is now " ;;
-    marker) break_it "$zh" 'NR == 3 { print "<!-- a translation -->"; next } { print }'
-        expect="line 3 is not the revision marker" ;;
-    anchor) break_it "$zh" 'NR == 1 { sub(/\{#/, "{#not_") } { print }'
-        expect="line 1's anchor is {#not_" ;;
-    snippets) break_it "$zh" '!done && /^\\snippet / { $3 = $3 "_renamed"; done = 1 } { print }'
-        expect="the \\\\snippet names differ: only in English: [^ ]* [a-z_]*; only in the translation: [^ ]* [a-z_]*_renamed" ;;
-    headings) break_it "$zh" '!done && /^### / { done = 1; next } { print }'
-        expect="[0-9]+ ### headings, the English page has [0-9]+" ;;
-    exercises) break_it "$zh" '/^## Exercises/ { ex = 1 } ex && !done && /^2\. / { sub(/^2\. /, ""); done = 1 } { print }'
-        expect="[0-9]+ exercises, the English page has [0-9]+" ;;
-    questions) break_it "$zh" '!done && /^<details class="answer">/ { sub(/"answer"/, "\"wine\""); done = 1 } { print }'
-        expect="[0-9]+ check-yourself questions .*, the English page has [0-9]+" ;;
-    *) echo "translation_check_test.sh: no case $case" >&2; exit 2 ;;
+    *)
+        program=$(awk -F '\t' -v name="$case" '$1 == name { print $2 }' "$breaks")
+        expect=$(awk -F '\t' -v name="$case" '$1 == name { print $3 }' "$breaks")
+        if [ -z "$program" ]; then
+            echo "translation_check_test.sh: no case $case in $breaks" >&2
+            exit 2
+        fi
+        awk "$program" "$zh" > "$tmp/broken"
+        if cmp -s "$tmp/broken" "$zh"; then
+            echo "translation_check_test.sh: $case: the page has nothing to break" >&2
+            exit 1
+        fi
+        mv "$tmp/broken" "$zh"
+        ;;
 esac
 
 status=0
