@@ -14,12 +14,12 @@
   var here = location.href.replace(/[?#].*$/, "");
   // The words of the navigation itself, in the page's language.
   var T = {
-    "en": {contents: "Contents", pager: "Previous and next", previous: "Previous", next: "Next",
+    "en": {contents: "Contents", colon: ": ", pager: "Previous and next", previous: "Previous", next: "Next",
            toggle: "Light or dark", search: "Search the course", searchLabel: "Search the whole course",
            nothing: function (q) { return "Nothing found for “" + q + "”"; },
            glossary: "In the glossary", diagram: "Open the diagram on its own, to zoom in",
            otherTitle: "This page in Simplified Chinese"},
-    "zh-CN": {contents: "目录", pager: "上一页和下一页", previous: "上一页", next: "下一页",
+    "zh-CN": {contents: "目录", colon: "：", pager: "上一页和下一页", previous: "上一页", next: "下一页",
               toggle: "浅色或深色", search: "搜索课程", searchLabel: "搜索整个课程",
               nothing: function (q) { return "没有找到“" + q + "”"; },
               glossary: "见术语表", diagram: "单独打开这张图，便于放大",
@@ -84,7 +84,7 @@
 
     var details = el("details", "course-nav-pages");
     details.open = window.matchMedia("(min-width: 60em)").matches;
-    details.appendChild(el("summary", null, current >= 0 ? T.contents + ": " + pages[current].title : T.contents));
+    details.appendChild(el("summary", null, current >= 0 ? T.contents + T.colon + pages[current].title : T.contents));
     var ol = el("ol");
     pages.forEach(function (p, i) {
       var li = el("li", i === current ? "current" : null);
