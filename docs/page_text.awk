@@ -3,7 +3,8 @@
 # nor closes **bold** or *italic* right beside a Chinese character (GitHub's Markdown does); and a line
 # break inside a paragraph becomes a space, which a browser shows between two Chinese characters. So:
 #  - a line that goes on with a character that is not ASCII joins the line before it, when that one ends
-#    with such a character too (a new block always starts with ASCII: - # | > 1. \ <);
+#    with such a character too and is no heading or table row (a new block always starts with ASCII:
+#    - # | > 1. \ <);
 #  - a `\ref id` right before a character that is not ASCII (a Chinese ）or ，) gets a space between;
 #  - **bold** and *italic* on a line with characters that are not ASCII become <strong> and <em> (outside
 #    code: inline `code` and ``` blocks are left alone);
@@ -78,7 +79,7 @@ function flush() {
 /^[ \t]*```/ { flush(); fence = !fence; print; next }
 fence { print; next }
 
-held && is_wide(substr(line, length(line))) && match($0, /^[ \t]*[^ -~\t]/) {
+held && line !~ /^[ \t]*(#|\|)/ && is_wide(substr(line, length(line))) && match($0, /^[ \t]*[^ -~\t]/) {
     sub(/^[ \t]+/, "")
     line = line $0
     next
