@@ -17,7 +17,7 @@
 set -eu
 root=$1
 shift
-lang=zh-CN
+lang="zh-CN"
 
 hash() {
     if command -v sha256sum >/dev/null; then sha256sum "$1"; else shasum -a 256 "$1"; fi | cut -c1-12
