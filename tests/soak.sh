@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The soak run: sustained load on lessons 03 to 06, with the server's resident memory and open
-# descriptors sampled as it goes. After a warm-up, neither may keep growing; lesson 06 is then stopped
-# with Ctrl+C and must report 0 objects still allocated. Minutes long, so not part of the tests:
+# The soak run: sustained load on lessons 03 to 07, with the server's resident memory and open
+# descriptors sampled as it goes. After a warm-up, neither may keep growing; lessons 06 and 07 are then
+# stopped with Ctrl+C and must report 0 objects still allocated. Minutes long, so not part of the tests:
 # `./course soak [MINUTES]` runs it.
 #   soak.sh BIN_DIR [MINUTES_PER_LESSON]
 # Each lesson gets a fresh server and echo_bench runs back to back (connections churn between runs:
@@ -20,7 +20,7 @@ rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status"; 
 fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
 failed=0
-for exe in "$bin"/0[3-6]_*.exe; do
+for exe in "$bin"/0[3-7]_*.exe; do
   lesson=$(basename "$exe" .exe)
   start_server "$exe"
   echo "$lesson: $minutes min of echo_bench -c 200 -s 4096, runs of 10 s"
@@ -52,14 +52,14 @@ for exe in "$bin"/0[3-6]_*.exe; do
   else
     echo "  ok: once warm, rss/descriptors $warm -> $last"
   fi
-  if [[ $lesson == 06_* ]]; then
+  if [[ $lesson == 0[67]_* ]]; then
     kill -INT "$server_pid"
     code=0
     wait_server || code=$?
     summary=$(tr -d '\r' < "$tmp/server.out" | tail -n 1)
     echo "  Ctrl+C: exit code $code, '$summary'"
     if [[ $code != 0 || $summary != *", 0 objects still allocated" ]]; then
-      echo "  FAIL: lesson 06 must exit 0 and report 0 objects still allocated after the soak"
+      echo "  FAIL: $lesson must exit 0 and report 0 objects still allocated after the soak"
       failed=1
     fi
   fi
