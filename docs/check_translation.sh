@@ -73,7 +73,7 @@ for page in "$@"; do
             was=${marker#*sha256:}
             was=${was%% *}
             [ "$was" = "$now" ] || say "stale: translates revision $was of $page, which is now $now" \
-                "(bring the translation up to date with the English changes, then set the marker to $now)"
+                "(git log -p $page shows what changed: bring the translation up to date, then set the marker to $now)"
             ;;
         *)
             say "line 3 is not the revision marker \"<!-- $lang translation of $page, English revision sha256:$now -->\""
