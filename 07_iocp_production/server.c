@@ -83,9 +83,6 @@
 /** How often the main thread posts the accepts that could not be replaced (out of sockets or
  * memory). */
 #define TOP_UP_INTERVAL_MS 1000
-/** Operations of one client a worker handles in a row when each completes at once; then it queues
- * the next. */
-#define INLINE_COMPLETIONS_MAX 16
 /** Completions a worker takes from the port in one call: fewer kernel transitions under load. */
 #define COMPLETIONS_PER_DEQUEUE 16
 /** How long the main thread waits for every operation to complete after cancelling them. */
@@ -907,17 +904,17 @@ static int on_completion(struct connection *conn, BOOL ok, DWORD bytes)
 /**
  * \brief Handle a completion of \p conn's operation, then each next
  * operation that completes at once (no packet comes for those: the
- * OVERLAPPED holds their result). After INLINE_COMPLETIONS_MAX in a row the
- * next one goes through the port as a packet of our own, so that a client
- * that always has bytes ready cannot keep this worker for ever. Returns 1
- * when it freed the connection.
+ * OVERLAPPED holds their result), until the echo is done. A zero-byte
+ * receive that completes at once starts the client's next echo: it goes
+ * through the port as a packet of our own and waits its turn behind the
+ * other clients, so that a client that always has bytes ready gets one echo
+ * per trip through the queue, as in lesson 06, and cannot keep this worker.
+ * Returns 1 when it freed the connection.
  */
 static int handle_completion(const struct server *server, struct connection *conn, BOOL ok,
                              DWORD bytes)
 {
-    int in_a_row;
-
-    for (in_a_row = 0;; in_a_row++) {
+    for (;;) {
         int again = on_completion(conn, ok, bytes);
         DWORD flags = 0;
 
@@ -928,7 +925,7 @@ static int handle_completion(const struct server *server, struct connection *con
             return 0;
         ok = WSAGetOverlappedResult(conn->socket, &conn->io.overlapped, &bytes, FALSE, &flags);
         /* Its status stays in the OVERLAPPED, where handle_entry() reads it. */
-        if (in_a_row + 1 >= INLINE_COMPLETIONS_MAX && ok &&
+        if (conn->io.op == OP_READY && ok &&
             PostQueuedCompletionStatus(server->port, bytes, (ULONG_PTR)conn, &conn->io.overlapped))
             return 0;
     }
