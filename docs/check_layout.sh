@@ -5,6 +5,7 @@
 # student would have to scroll sideways; code blocks, tables and diagrams scroll in their own box and do
 # not count) and saves a screenshot of the top of the page to look at.
 #   docs/check_layout.sh [HTML_DIR [OUT_DIR]]     defaults: build/linux/docs/html, build/linux/docs/layout
+# (the Chinese site: docs/check_layout.sh build/linux/docs/html/zh-CN build/linux/docs/layout-zh-CN)
 # Not part of the build (Chromium is not a build package): run it after changing the site's look.
 # Needs: chromium (Debian package chromium).
 set -eu

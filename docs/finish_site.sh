@@ -1,17 +1,24 @@
 #!/bin/sh
-# The last step of the course site, over the HTML of every project at once:
-#   finish_site.sh HTML_DIR DOCS_SOURCE_DIR PAGES_JS
+# The last step of one language's course site, over the HTML of every project at once:
+#   finish_site.sh HTML_DIR DOCS_SOURCE_DIR PAGES_JS [OTHER_SITE...]
 # puts the navigation (site/course.js and the reading order, site/pages.js) in place, writes the
 # site-wide search index (site/search_index.js, by search_index.awk), then fails if any page shows raw
 # markup (check_markup.awk) or a diagram wider than the text column at 1280 px (check_widths.awk).
+# OTHER_SITE: a folder below HTML_DIR that is another language's site (zh-CN/), left to its own run.
 set -eu
 html=$1 docs=$2 pages=$3
+shift 3
+prune=""
+for other in "$@"; do
+    prune="$prune -path ./${other%/} -prune -o"
+done
 mkdir -p "$html/site"
 cp "$pages" "$docs/site/course.js" "$html/site/"
 cd "$html"
 # Every page a reader lands on: not the source listings, the folder pages or Doxygen's graph legend.
 list_pages() {
-    find . -name '*.html' ! -name '*_source.html' ! -name 'dir_*' ! -name 'graph_legend.html' | sort
+    # shellcheck disable=SC2086 # $prune is a list of find's words
+    find . $prune -name '*.html' ! -name '*_source.html' ! -name 'dir_*' ! -name 'graph_legend.html' -print | sort
 }
 {
     echo 'var COURSE_SEARCH = ['

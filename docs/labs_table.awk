@@ -1,6 +1,7 @@
 # tests/labs.def as a Markdown table for the labs page: lesson, broken server, the mistake, the check.
-#   awk -v lessons="01_sync_accept 02_event_overlapped ..." -f labs_table.awk tests/labs.def > labs_table.md
-# Only the labs of the lessons named are listed.
+#   awk -v lessons="01_sync_accept 02_event_overlapped ..." [-v lang=zh-CN] -f labs_table.awk tests/labs.def
+# Only the labs of the lessons named are listed. lang: the language of the headers (en); the mistakes
+# are labs.def's, in English.
 BEGIN {
     count = split(lessons, list, " ")
     for (i = 1; i <= count; i++)
@@ -22,7 +23,10 @@ BEGIN {
     rows = rows sprintf("| \\ref lesson%s \"%s\" | `labs/%s-%s.exe` | %s | `%s` |\n", lesson, lesson, names[lesson], mistake, what, check)
 }
 END {
-    print "| lesson | broken server | the mistake (for the teacher) | the check that fails it |"
+    if (lang == "zh-CN")
+        print "| 课 | 有错误的服务器 | 错误所在（供教师参考） | 让它失败的检查项 |"
+    else
+        print "| lesson | broken server | the mistake (for the teacher) | the check that fails it |"
     print "|---|---|---|---|"
     printf "%s", rows
 }

@@ -5,7 +5,8 @@
 # (git diff's histogram algorithm, when there is git, matches braces and blank lines less often than
 # diff -u, so an old function and the new one in its place interleave less.)
 #   diff -u a b | awk -v prev=01_sync_accept -v this=02_event_overlapped -v prev_file=a -v this_file=b \
-#     -f lesson_changes.awk
+#     [-v lang=zh-CN] -f lesson_changes.awk
+# lang: the language of the page's words (en); the code is the same in every language.
 # mawk and gawk both run it: plain POSIX awk.
 
 function html(s) {
@@ -77,18 +78,18 @@ function close_piece(    i, n, names, what, name) {
         for (i = 1; i <= n; i++) {
             name = names[i]
             if (name == "(top)")
-                name = (i == 1 ? "The" : "the") " top of the file (comment, includes, constants)"
+                name = i == 1 ? say["Top"] : say["top"]
             else if (!((prev_file, name) in defined))
-                name = name " is new"
+                name = sprintf(say["new"], name)
             else if (!((this_file, name) in defined))
-                name = name " is gone"
+                name = sprintf(say["gone"], name)
             else
-                name = name " changes"
-            what = what (i == 1 ? "" : i == n ? " and " : ", ") name
+                name = sprintf(say["changes"], name)
+            what = what (i == 1 ? "" : i == n ? say["and"] : say[","]) name
         }
         section_name[sections] = piece_name
         section_head[sections] = "### " sections ". " what "\n\n" \
-            "Lesson " prev_no " from line " piece_old ", lesson " this_no " from line " piece_new ".\n\n"
+            sprintf(say["lines"], prev_no, piece_old, this_no, piece_new) "\n\n"
         section_lines[sections] = piece
     }
     piece = ""
@@ -136,7 +137,34 @@ function flush_context(name, kind,    i, keep) {
     return keep
 }
 
+# say[key]: the page's words for key, in the language lang asks for.
+function words(key, english, chinese) {
+    say[key] = lang == "zh-CN" ? chinese : english
+}
+
 BEGIN {
+    # The page's words, in its language: English, Simplified Chinese.
+    words("Top", "The top of the file (comment, includes, constants)", "文件开头（注释、头文件、常量）")
+    words("top", "the top of the file (comment, includes, constants)", "文件开头（注释、头文件、常量）")
+    words("new", "%s is new", "%s 是新增的")
+    words("gone", "%s is gone", "%s 已删除")
+    words("changes", "%s changes", "%s 有改动")
+    words("and", " and ", "；")
+    words(",", ", ", "；")
+    words("lines", "Lesson %s from line %s, lesson %s from line %s.", "第 %s 课从第 %s 行起，第 %s 课从第 %s 行起。")
+    words("title", "# Lesson %s: what changed since lesson %s {#lesson%s_changes}\n\n",
+        "# 第 %s 课：与第 %s 课相比的改动 {#lesson%s_changes}\n\n")
+    words("intro", "The code of \\ref lesson%s \"lesson %s\" next to the code of \\ref lesson%s \"lesson %s\", made by the build from the two " \
+            "sources (`diff -u %s/server.c %s/server.c`, or git's histogram diff), so it cannot be out of date. " \
+            "Lines on green are new in lesson %s; lines on red were lesson %s's and are gone; " \
+            "the others are context. There is a section for each function or struct that is new, changes or " \
+            "is gone, in the order of the file; the lines that only mark code for the lesson text are left out. ",
+        "把 \\ref lesson%s \"第 %s 课\"的代码与 \\ref lesson%s \"第 %s 课\"的代码放在一起对照。这一页由构建" \
+            "从两份源文件生成（`diff -u %s/server.c %s/server.c`，或 git 的 histogram diff），所以不会过时。" \
+            "绿底的行是第 %s 课新增的；红底的行属于第 %s 课，现已删除；其余是上下文。每个新增、改动或删除的" \
+            "函数或结构体各占一节，按文件中的顺序排列；只为课文标记代码的行没有列出。")
+    words("count", "%d lines removed, %d added, in %d %s.\n", "共删除 %d 行，新增 %d 行，分为 %d 节。\n")
+    words("same", "\nThe two programs are the same.\n", "\n两个程序完全相同。\n")
     prev_no = substr(prev, 1, 2)
     this_no = substr(this, 1, 2)
     this_lines = read_source(this_file, this_src)
@@ -205,15 +233,11 @@ BEGIN {
 END {
     flush_context(piece_name, "")
     close_piece()
-    printf "# Lesson %s: what changed since lesson %s {#lesson%s_changes}\n\n", this_no, prev_no, this_no
-    printf "The code of \\ref lesson%s \"lesson %s\" next to the code of \\ref lesson%s \"lesson %s\", made by the build from the two ", this_no, this_no, prev_no, prev_no
-    printf "sources (`diff -u %s/server.c %s/server.c`, or git's histogram diff), so it cannot be out of date. ", prev, this
-    printf "Lines on green are new in lesson %s; lines on red were lesson %s's and are gone; ", this_no, prev_no
-    printf "the others are context. There is a section for each function or struct that is new, changes or "
-    printf "is gone, in the order of the file; the lines that only mark code for the lesson text are left out. "
-    printf "%d lines removed, %d added, in %d %s.\n", removed, added, sections, sections == 1 ? "section" : "sections"
+    printf say["title"], this_no, prev_no, this_no
+    printf say["intro"], this_no, this_no, prev_no, prev_no, prev, this, this_no, prev_no
+    printf say["count"], removed, added, sections, sections == 1 ? "section" : "sections"
     if (sections == 0)
-        printf "\nThe two programs are the same.\n"
+        printf "%s", say["same"]
     for (i = 1; i <= sections; i++)
         printf "\n%s\\htmlonly\n<pre class=\"lesson-diff\">%s</pre>\n\\endhtmlonly\n\n", section_head[i], section_lines[i]
 }

@@ -4,8 +4,10 @@
 #  - `<details class="...">` and `</details>` lines (the "Under Wine" asides, the check-yourself answers)
 #    pass to the HTML as they are: Doxygen 1.9 would cut a <details> block at every paragraph.
 #   awk -v this=05_iocp_acceptex -v lessons="01_sync_accept ... 06_iocp_post_shutdown" -v root=SOURCE_DIR \
-#     -f lesson_page.awk 05_iocp_acceptex/README.md
-# Plain POSIX awk.
+#     [-v readme=README.zh-CN.md -v lang=zh-CN] -f lesson_page.awk 05_iocp_acceptex/README.md
+# readme: the name of the lessons' pages in the language of the page (README.md), lang: that language
+# (en), for the line the folded code gets.
+# page_text.awk then makes the text of any language readable to Doxygen. Plain POSIX awk.
 
 # The lines between the two `// [name]` markers of file, or "" when it has no such marker.
 function block(file, name,    line, inside, text) {
@@ -27,7 +29,7 @@ function block(file, name,    line, inside, text) {
 
 # Whether lesson's README shows the snippet name.
 function shows(lesson, name,    file, line, found) {
-    file = root "/" lesson "/README.md"
+    file = root "/" lesson "/" readme
     found = 0
     while ((getline line < file) > 0)
         if (line ~ ("^\\\\snippet " lesson "/server\\.c " name "[ \t]*$"))
@@ -47,6 +49,13 @@ function summary_html(s,    out) {
 }
 
 BEGIN {
+    if (readme == "")
+        readme = "README.md"
+    # The line of a folded snippet: %1 the snippet's name, %2 the lesson that explains it, %3 its number.
+    if (lang == "zh-CN")
+        kept = "<code>%s</code>：原样沿用<a href=\"../%s/index.html\">第 %s 课</a>的代码，讲解见该课（点击展开代码）"
+    else
+        kept = "<code>%s</code>: kept word for word from <a href=\"../%s/index.html\">lesson %s</a>, which explains it (show the code)"
     count = split(lessons, order, " ")
     for (i = 1; i <= count; i++)
         if (order[i] == this)
@@ -78,9 +87,8 @@ $1 == "\\snippet" && $2 == this "/server.c" && NF == 3 {
         if (block(root "/" order[i] "/server.c", name) == code && shows(order[i], name))
             first = order[i]
     if (first != "") {
-        printf "\\htmlonly[block]<details class=\"kept\"><summary><code>%s</code>: kept word for word from ", name
-        printf "<a href=\"../%s/index.html\">lesson %s</a>, which explains it ", first, substr(first, 1, 2)
-        printf "(show the code)</summary>\\endhtmlonly\n\n%s\n\n\\htmlonly[block]</details>\\endhtmlonly\n", $0
+        printf "\\htmlonly[block]<details class=\"kept\"><summary>" kept "</summary>\\endhtmlonly\n", name, first, substr(first, 1, 2)
+        printf "\n%s\n\n\\htmlonly[block]</details>\\endhtmlonly\n", $0
         next
     }
 }

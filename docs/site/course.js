@@ -4,12 +4,28 @@
 //  - previous/next bars at the top and the bottom of every page of that order;
 //  - one search over the text of the whole site (site/search_index.js, written by the build from the
 //    generated HTML by docs/search_index.awk): every word of the query must occur in a section.
-// COURSE_ROOT (set by the page header) leads from this page to the site's root.
+// COURSE_ROOT (set by the page header) leads from this page to the site's root, COURSE_OTHER from the
+// site's root to the other language's site: every page links to the same page there.
 (function () {
   "use strict";
   var pages = window.COURSE_PAGES || [];
   var root = window.COURSE_ROOT || "";
+  var other = window.COURSE_OTHER;
   var here = location.href.replace(/[?#].*$/, "");
+  // The words of the navigation itself, in the page's language.
+  var T = {
+    "en": {contents: "Contents", colon: ": ", pager: "Previous and next", previous: "Previous", next: "Next",
+           toggle: "Light or dark", search: "Search the course", searchLabel: "Search the whole course",
+           nothing: function (q) { return "Nothing found for “" + q + "”"; },
+           glossary: "In the glossary", diagram: "Open the diagram on its own, to zoom in",
+           otherTitle: "This page in Simplified Chinese"},
+    "zh-CN": {contents: "目录", colon: "：", pager: "上一页和下一页", previous: "上一页", next: "下一页",
+              toggle: "浅色或深色", search: "搜索课程", searchLabel: "搜索整个课程",
+              nothing: function (q) { return "没有找到“" + q + "”"; },
+              glossary: "见术语表", diagram: "单独打开这张图，便于放大",
+              otherTitle: "This page in English"}
+  };
+  T = T[document.documentElement.lang] || T.en;
 
   function abs(url) { return new URL(root + url, location.href).href; }
   function el(tag, cls, text) {
@@ -47,10 +63,19 @@
 
   function buildNav(nav) {
     var top = el("div", "course-nav-top");
-    top.appendChild(link(abs("index.html"), "Windows socket I/O models", "course-nav-home"));
+    var name = document.querySelector("#projectname a");
+    top.appendChild(link(abs("index.html"), name ? name.textContent : "", "course-nav-home"));
+    if (other) {
+      // This page's path below the site's root, the same below the other site's root.
+      var there = link(new URL(root + other.root + here.substring(abs("").length), location.href).href +
+        location.hash, other.label, "course-other-language");
+      there.hreflang = there.lang = other.lang;
+      there.title = T.otherTitle;
+      top.appendChild(there);
+    }
     if (window.customElements && customElements.get("doxygen-awesome-dark-mode-toggle")) {
       var toggle = document.createElement("doxygen-awesome-dark-mode-toggle");
-      toggle.title = "Light or dark";
+      toggle.title = T.toggle;
       if (toggle.updateIcon) toggle.updateIcon();
       top.appendChild(toggle);
     }
@@ -59,7 +84,7 @@
 
     var details = el("details", "course-nav-pages");
     details.open = window.matchMedia("(min-width: 60em)").matches;
-    details.appendChild(el("summary", null, current >= 0 ? "Contents: " + pages[current].title : "Contents"));
+    details.appendChild(el("summary", null, current >= 0 ? T.contents + T.colon + pages[current].title : T.contents));
     var ol = el("ol");
     pages.forEach(function (p, i) {
       var li = el("li", i === current ? "current" : null);
@@ -87,10 +112,10 @@
 
   function pager(where) {
     var bar = el("nav", "course-pager course-pager-" + where);
-    bar.setAttribute("aria-label", "Previous and next");
+    bar.setAttribute("aria-label", T.pager);
     if (current > 0) {
       var prev = link(abs(pages[current - 1].url), "", "prev");
-      prev.appendChild(el("span", "label", "Previous"));
+      prev.appendChild(el("span", "label", T.previous));
       prev.appendChild(el("span", "title", pages[current - 1].title));
       bar.appendChild(prev);
     } else {
@@ -98,7 +123,7 @@
     }
     if (current + 1 < pages.length) {
       var next = link(abs(pages[current + 1].url), "", "next");
-      next.appendChild(el("span", "label", "Next"));
+      next.appendChild(el("span", "label", T.next));
       next.appendChild(el("span", "title", pages[current + 1].title));
       bar.appendChild(next);
     }
@@ -153,8 +178,8 @@
     var box = el("div", "course-search");
     var input = el("input");
     input.type = "search";
-    input.placeholder = "Search the course";
-    input.setAttribute("aria-label", "Search the whole course");
+    input.placeholder = T.search;
+    input.setAttribute("aria-label", T.searchLabel);
     var results = el("ol", "course-search-results");
     results.hidden = true;
     function show() {
@@ -162,7 +187,7 @@
       results.textContent = "";
       if (q.length < 2) { results.hidden = true; return; }
       var hits = search(q);
-      if (!hits.length) results.appendChild(el("li", "none", "Nothing found for “" + q + "”"));
+      if (!hits.length) results.appendChild(el("li", "none", T.nothing(q)));
       hits.forEach(function (e) {
         var li = el("li");
         var a = link(abs(e[0]), "");
@@ -212,7 +237,7 @@
     var skip = "a, pre, div.fragment, h1, h2, h3, h4, summary, .memproto, .memdoc, svg, script, table.memberdecls";
     function glossaryLink(href, child) {
       var a = link(href, "", "glossary-link");
-      a.title = "In the glossary";
+      a.title = T.glossary;
       a.appendChild(child);
       return a;
     }
