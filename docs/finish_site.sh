@@ -27,6 +27,11 @@ list_pages() {
 } > site/search_index.js.tmp
 mv site/search_index.js.tmp site/search_index.js
 status=0
+# The index must load: search_index.awk escapes only as \\ and \", so any other backslash is an escape
+# JavaScript may reject, and then search finds nothing on any page.
+awk '{ s = $0; gsub(/\\\\|\\"/, "", s)
+       if (index(s, "\\")) { print "site/search_index.js:" NR ": a backslash search_index.awk did not escape"; bad = 1 } }
+     END { exit bad }' site/search_index.js >&2 || status=1
 list_pages | xargs awk -f "$docs/check_markup.awk" || status=1
 list_pages | xargs awk -f "$docs/check_widths.awk" || status=1
 exit $status

@@ -16,14 +16,23 @@ function text(s) {
     gsub(/<[^>]*>/, " ", s)
     gsub(/&lt;/, "<", s); gsub(/&gt;/, ">", s); gsub(/&quot;/, "\"", s); gsub(/&#39;/, "'", s)
     gsub(/&#160;|&nbsp;/, " ", s); gsub(/&#42;/, "*", s); gsub(/&#92;/, "\\", s); gsub(/&#64;/, "@", s)
+    gsub(/&#124;/, "|", s); gsub(/&zwj;|&#8205;|&#9660;|&#9658;/, "", s) # | kept; joiners and arrows out
     gsub(/&amp;/, "\\&", s)
     gsub(/[ \t\r\n]+/, " ", s)
     sub(/^ /, "", s); sub(/ $/, "", s)
     return s
 }
 
-function js(s) {
-    gsub(/\\/, "\\\\", s)
+# s as a JavaScript string literal. Each backslash is doubled by hand: what a gsub replacement of
+# four backslashes gives differs between awks. mawk gives one, so the labs page's \\?\unix reached
+# the index with a bare \u, an escape JavaScript rejects, and the whole index failed to load.
+function js(s,    out, i) {
+    out = ""
+    while ((i = index(s, "\\")) > 0) {
+        out = out substr(s, 1, i) "\\"
+        s = substr(s, i + 1)
+    }
+    s = out s
     gsub(/"/, "\\\"", s)
     return "\"" s "\""
 }

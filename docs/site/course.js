@@ -67,7 +67,7 @@
     top.appendChild(link(abs("index.html"), name ? name.textContent : "", "course-nav-home"));
     if (other) {
       // This page's path below the site's root, the same below the other site's root.
-      var there = link(new URL(root + other.root + here.substring(abs("").length), location.href).href +
+      var there = link(new URL(root + other.root + here.substring(abs("./").length), location.href).href +
         location.hash, other.label, "course-other-language");
       there.hreflang = there.lang = other.lang;
       there.title = T.otherTitle;
@@ -280,7 +280,7 @@
   // Under each diagram, a link to the drawing on its own page, where a phone can zoom into it.
   function diagramLinks() {
     document.querySelectorAll("div.dotgraph iframe[src$='.svg']").forEach(function (frame) {
-      var a = link(frame.getAttribute("src"), "Open the diagram on its own, to zoom in", "diagram-open");
+      var a = link(frame.getAttribute("src"), T.diagram, "diagram-open");
       frame.parentNode.insertBefore(a, frame.nextSibling);
     });
   }
