@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark report: every lesson under the same load, measured by echo_bench, written as raw
-# results (raw.txt), a table (results.md, included by the course site's benchmark page) and three plots
-# (served.svg, msg_per_s.svg, first_echo.svg; gnuplot). Minutes long, so not part of the tests; `./course bench` runs it.
+# results (raw.txt), the tables (results.md, and results.zh-CN.md in Simplified Chinese, included by the
+# course site's benchmark page in each language) and three plots (served.svg, msg_per_s.svg,
+# first_echo.svg; gnuplot). Minutes long, so not part of the tests; `./course bench` runs it.
 #   bench_report.sh BIN_DIR OUT_DIR [SECONDS]   measure, then render
 #   bench_report.sh --render OUT_DIR            render again from OUT_DIR/raw.txt
 # BIN_DIR holds the lessons (NN_name.exe) and echo_bench; the Wine environment must be set (wine-env.sh).
@@ -79,10 +80,11 @@ measure() {
   mv "$tmp/raw.txt" "$out/raw.txt"
 }
 
-# render OUT: results.md and the plots from OUT/raw.txt.
+# render OUT: results.md, results.zh-CN.md and the plots from OUT/raw.txt.
 render() {
   local out=$1
   awk -f "$here/bench_table.awk" "$out/raw.txt" > "$out/results.md"
+  awk -v lang=zh-CN -f "$here/bench_table.awk" "$out/raw.txt" > "$out/results.zh-CN.md"
   # The plots' data: per lesson and connection count, the connections served and the messages per
   # second (only where every connection was served: otherwise the rate is that of the few served).
   awk -f "$here/bench_table.awk" -v plot=1 "$out/raw.txt" > "$tmp/plot.dat"
@@ -114,7 +116,7 @@ render() {
   # Time to first echo in a burst: the slowest client's, per lesson and burst size.
   awk -f "$here/bench_table.awk" -v plot=burst "$out/raw.txt" > "$tmp/burst.dat"
   plot first_echo.svg "slowest first echo (s)" 0 "$tmp/burst.dat" "clients connecting in one burst"
-  echo "wrote $out/results.md, $out/served.svg, $out/msg_per_s.svg and $out/first_echo.svg"
+  echo "wrote $out/results.md, $out/results.zh-CN.md, $out/served.svg, $out/msg_per_s.svg and $out/first_echo.svg"
 }
 
 if [[ ${1:-} == --render ]]; then
