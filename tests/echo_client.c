@@ -33,7 +33,7 @@ struct session {
     unsigned char *pending; /**< sent, not yet echoed: what the next received bytes must be */
     size_t pending_len, pending_cap;
     size_t compared; /**< bytes already checked, for the offset in a mismatch message */
-    int input_done; /**< standard input ended and our side is shut down */
+    int input_done; /**< standard input ended; our side is shut down next */
     int send_failed;
 };
 
@@ -100,12 +100,14 @@ static void sender(void *arg)
     /* Typed input arrives a line at a time: fread on a terminal returns what is there. */
     while (!failed && (n = fread(buf, 1, sizeof buf, stdin)) > 0)
         failed = remember(ss, buf, n) != 0 || send_all(ss->s, buf, n) != 0;
-    if (!failed)
-        (void)net_shutdown_write(ss->s); /* a failure shows as a missing end of stream */
+    /* Said before the half-close: the server may answer our FIN with its own at once, and the
+     * receiver that sees it must already know that the input is over. */
     monitor_enter(ss->mon);
     ss->input_done = 1;
     ss->send_failed = failed;
     monitor_leave(ss->mon);
+    if (!failed)
+        (void)net_shutdown_write(ss->s); /* a failure shows as a missing end of stream */
 }
 
 /**
