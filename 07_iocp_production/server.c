@@ -907,8 +907,8 @@ static int on_completion(struct connection *conn, BOOL ok, DWORD bytes)
  * OVERLAPPED holds their result), until the echo is done. A zero-byte
  * receive that completes at once starts the client's next echo: it goes
  * through the port as a packet of our own and waits its turn behind the
- * other clients, so that a client that always has bytes ready gets one echo
- * per trip through the queue, as in lesson 06, and cannot keep this worker.
+ * other clients, so that a client that always has bytes ready waits in the
+ * queue once per echo, like every other, and cannot keep this worker.
  * Returns 1 when it freed the connection.
  */
 static int handle_completion(const struct server *server, struct connection *conn, BOOL ok,
