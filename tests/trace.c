@@ -72,10 +72,13 @@ static void flush(void)
     LeaveCriticalSection(&trace.lock);
 }
 
+/* Runs until the process ends. on() sets trace.state to 1 only after starting this thread: a
+ * flusher that went on only while the state was 1 could start first, see 0 and end at once,
+ * leaving every event in the buffer of a server that is then killed (a busy CI machine did that). */
 static DWORD WINAPI flusher(void *unused)
 {
     (void)unused;
-    while (trace.state == 1) {
+    while (trace.state != 2) {
         Sleep(FLUSH_MS);
         flush();
     }

@@ -63,12 +63,18 @@ wait "$bench" || true
 # two), and stop the server.
 [[ $number != 01 ]] || wait_for_trace " wait accept " 2 || true
 size=-1 waited=0
-while [[ $number != 06 ]] && (($(stat -c %s "$tmp/full.trace") != size && waited < 100)); do
-  size=$(stat -c %s "$tmp/full.trace")
+trace_size() { stat -c %s "$tmp/full.trace" 2>/dev/null || echo 0; }
+while [[ $number != 06 ]] && (($(trace_size) != size && waited < 100)); do
+  size=$(trace_size)
   sleep 0.1
   waited=$((waited + 1))
 done
 [[ $number == 06 ]] || stop_server
+if [[ ! -s $tmp/full.trace ]]; then
+  echo "trace.sh: $lesson wrote no events to its trace; echo_bench said: $(tr -d '\r' < "$tmp/bench.out" | tail -n 3)" >&2
+  echo "trace.sh: the server's error output: $(tr -d '\r' < "$tmp/server.err")" >&2
+  exit 1
+fi
 cp "$tmp/full.trace" "$out/$lesson.full.trace"
 
 # The window: the shutdown for 06 (from just before its first cancel to the end), late in the burst for 05 (from its accept at 90 %:
