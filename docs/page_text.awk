@@ -9,7 +9,7 @@
 #  - **bold** and *italic* on a line with characters that are not ASCII become <strong> and <em> (outside
 #    code: inline `code` and ``` blocks are left alone);
 #  - a Markdown link to another page of the site's sources, [text](docs/NAME.md) as the README has it for
-#    GitHub, leads to that page of the site: [text](@ref NAME).
+#    GitHub (docs/NAME.zh-CN.md in its translation), leads to that page of the site: [text](@ref NAME).
 # An English page comes out as it went in, but for those links (and for a line of it with a character
 # that is not ASCII, whose emphasis looks the same as HTML).
 #   awk -f page_text.awk docs/home.zh-CN.md > home.md
@@ -53,7 +53,7 @@ function emphasis(s, mark, opening, closing,    n, i, pos, at, c, code, out, wid
 }
 
 # One line (or the lines joined into it) as Doxygen should read it.
-function text(line,    out) {
+function text(line,    out, name) {
     out = ""
     while (match(line, /\\ref [A-Za-z0-9_]+[^ -~\t]/)) {
         out = out substr(line, 1, RSTART + RLENGTH - 2) " "
@@ -61,8 +61,10 @@ function text(line,    out) {
     }
     line = out line
     out = ""
-    while (match(line, /\]\(docs\/[a-z_]+\.md\)/)) {
-        out = out substr(line, 1, RSTART - 1) "](@ref " substr(line, RSTART + 7, RLENGTH - 11) ")"
+    while (match(line, /\]\(docs\/[a-z_]+(\.zh-CN)?\.md\)/)) {
+        name = substr(line, RSTART + 7, RLENGTH - 8)
+        sub(/(\.zh-CN)?\.md$/, "", name)
+        out = out substr(line, 1, RSTART - 1) "](@ref " name ")"
         line = substr(line, RSTART + RLENGTH)
     }
     line = out line
