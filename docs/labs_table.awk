@@ -33,7 +33,7 @@ END {
     if (failed)
         exit 1
     if (lang == "zh-CN")
-        print "| 课 | 有错误的服务器 | 错误所在（供教师参考） | 让它失败的检查项 |"
+        print "| 课 | 有缺陷的服务器 | 错误所在（供教师参考） | 让它失败的检查项 |"
     else
         print "| lesson | broken server | the mistake (for the teacher) | the check that fails it |"
     print "|---|---|---|---|"
