@@ -3,7 +3,8 @@
 #   finish_site.sh HTML_DIR DOCS_SOURCE_DIR PAGES_JS [OTHER_SITE...]
 # puts the navigation (site/course.js and the reading order, site/pages.js) in place, writes the
 # site-wide search index (site/search_index.js, by search_index.awk), then fails if any page shows raw
-# markup (check_markup.awk) or a diagram wider than the text column at 1280 px (check_widths.awk).
+# markup (check_markup.awk), a diagram wider than the text column at 1280 px (check_widths.awk) or a
+# diagram shrunk to fit.
 # OTHER_SITE: a folder below HTML_DIR that is another language's site (zh-CN/), left to its own run.
 set -eu
 html=$1 docs=$2 pages=$3
@@ -34,4 +35,10 @@ awk '{ s = $0; gsub(/\\\\|\\"/, "", s)
      END { exit bad }' site/search_index.js >&2 || status=1
 list_pages | xargs awk -f "$docs/check_markup.awk" || status=1
 list_pages | xargs awk -f "$docs/check_widths.awk" || status=1
+# A lesson's diagram is drawn at full size: a size= in its .dot would shrink it, text and all, to fit.
+# shellcheck disable=SC2086 # $prune is a list of find's words
+find . $prune -name 'dot_*.svg' -print | sort | xargs grep -H 'class="graph" transform="scale(' |
+    sed 's/^\([^:]*\):.*transform="scale(\([^ ]*\) \([^)]*\)).*/\1 \2 \3/' |
+    awk '$2 != 1 || $3 != 1 { print $1 ": a diagram drawn shrunk to " $2 " of its size: no size= in its .dot"; bad = 1 }
+         END { exit bad }' >&2 || status=1
 exit $status
