@@ -11,8 +11,9 @@ set(_course_gcc_warnings
   -Wvla -Werror)
 set(COURSE_WARNING_FLAGS "")
 if(MSVC)
-  # C4996: the CRT's "use the _s variant" advice, which portable C cannot follow.
-  set(COURSE_WARNING_FLAGS /W4 /WX /wd4996)
+  # C4996: the CRT's "use the _s variant" advice, which portable C cannot follow. /utf-8: the sources
+  # are UTF-8 (trace_svg's Chinese words), whatever the machine's code page.
+  set(COURSE_WARNING_FLAGS /W4 /WX /wd4996 /utf-8)
 else()
   foreach(flag IN LISTS _course_gcc_warnings)
     string(MAKE_C_IDENTIFIER "COURSE_HAS${flag}" var)

@@ -2,7 +2,7 @@
  * \file
  * \brief trace_svg: a trace of tests/trace.c drawn as an SVG timeline.
  *
- *     trace_svg [--from MS] [--to MS] [--title TEXT] TRACE > timeline.svg
+ *     trace_svg [--from MS] [--to MS] [--title TEXT] [--lang en|zh-CN] TRACE > timeline.svg
  *
  * One lane per server thread, in the order the threads first show up: light where the thread
  * waits in a traced call (accept, recv, a port, an alertable sleep, an event wait), dark where it
@@ -11,7 +11,8 @@
  * lanes, a table of each thread's share: time waiting, completions handled and their share of
  * all. Only the window from --from to --to (milliseconds since the server started; default: the
  * trace's own `# window FROM TO` line, or all of it) is drawn, and the table counts that window.
- * The SVG scales (viewBox), so it zooms.
+ * The SVG scales (viewBox), so it zooms. --lang: the language of its words (en, or zh-CN for the
+ * Chinese site).
  */
 #ifndef _WIN32
 #define _POSIX_C_SOURCE 200809L
@@ -21,6 +22,9 @@
 #include <string.h>
 
 enum { MAX_THREADS = 64, WIDTH = 940, LEFT = 170, RIGHT = 16, TOP = 70, LANE = 34, ROW = 20 };
+
+/** \brief A lane's role, from the waits its thread made (role_of). */
+enum role { WORKER, IO_THREAD, ONE_THREAD, ACCEPT_THREAD, EVENT_WAITER, MAIN_THREAD, ROLES };
 
 /** \brief One line of the trace. */
 struct event {
@@ -36,18 +40,54 @@ struct lane {
     long long first, last; /**< its first and last event in the window */
     long long waited; /**< microseconds in traced waits, inside the window */
     long handled; /**< completions it took (done) or ran (run) */
-    const char *role;
+    enum role role;
 };
 
 static const char *const kinds[] = {"accept", "recv",   "send",      "event", "exit",
                                     "apc",    "cancel", "post_exit", "other"};
 static const char *const colours[] = {"#2ca02c", "#1f77b4", "#ff7f0e", "#17becf", "#d62728",
                                       "#9467bd", "#111111", "#8c1c13", "#7f7f7f"};
-static const char *const labels[] = {"accept completed", "receive completed",  "send completed",
-                                     "woke on an event", "exit packet taken",  "APC ran",
-                                     "CancelIoEx",       "exit packet posted", "other completion"};
 enum { HANDLED_KINDS = 4 }; /**< the kinds before this index are I/O a thread handled */
 enum { KINDS = sizeof kinds / sizeof kinds[0] };
+
+/**
+ * \brief The drawing's words in one language (--lang). A sentence with numbers in it is kept in
+ * pieces that go around the numbers, so every printf format stays a literal.
+ */
+struct words {
+    const char *lang, *font;
+    const char *labels[KINDS]; /**< each kind of mark, in the legend and the marks' tooltips */
+    const char *roles[ROLES];
+    const char *thread[3]; /**< around a lane's thread id and role */
+    const char *window[3]; /**< around the window's span and its start, in ms */
+    const char *mark[3]; /**< a mark's tooltip: around its bytes and its time */
+    const char *columns[4]; /**< the table's headers */
+};
+
+static const struct words languages[] = {
+    {"en",
+     "Helvetica, Arial, sans-serif",
+     {"accept completed", "receive completed", "send completed", "woke on an event",
+      "exit packet taken", "APC ran", "CancelIoEx", "exit packet posted", "other completion"},
+     {"worker", "I/O thread", "the one thread", "accept thread", "waits on events", "main"},
+     {"thread ", " (", ")"},
+     {"", " ms from ",
+      " ms after the start; light: waiting in a traced call, dark: running; marks: what the "
+      "thread handled"},
+     {", ", " bytes, at ", " ms"},
+     {"thread", "waiting", "completions handled", "share of all"}},
+    {"zh-CN",
+     "Helvetica, Arial, Noto Sans CJK SC, Microsoft YaHei, PingFang SC, Droid Sans Fallback, "
+     "sans-serif",
+     {"accept 完成", "接收完成", "发送完成", "因事件而唤醒", "取到退出包", "APC 运行",
+      "CancelIoEx", "投递退出包", "其他完成"},
+     {"工作线程", "I/O 线程", "唯一的线程", "接受线程", "等待事件", "主线程"},
+     {"线程 ", "（", "）"},
+     {"", " ms，自开始后 ",
+      " ms 起；浅色：在被跟踪的调用中等待，深色：运行；标记：该线程处理的完成"},
+     {"，", " 字节，在 ", " ms"},
+     {"线程", "等待时间", "处理的完成", "占全部的比例"}},
+};
 
 /** \brief The mark an event gets (an index of kinds), or -1 for none. */
 static int kind_of(const struct event *e)
@@ -76,19 +116,20 @@ static int kind_of(const struct event *e)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: trace_svg [--from MS] [--to MS] [--title TEXT] TRACE > timeline.svg\n");
+    fprintf(stderr, "usage: trace_svg [--from MS] [--to MS] [--title TEXT] [--lang en|zh-CN] TRACE "
+                    "> timeline.svg\n");
 }
 
 /** \brief A role for the lane's label, from the waits it made. */
-static const char *role_of(int accepts, int ports, int alertable, int others)
+static enum role role_of(int accepts, int ports, int alertable, int others)
 {
     if (ports > 0)
-        return "worker";
+        return WORKER;
     if (alertable > 0)
-        return "I/O thread";
+        return IO_THREAD;
     if (accepts > 0)
-        return others > 0 ? "the one thread" : "accept thread";
-    return others > 0 ? "waits on events" : "main";
+        return others > 0 ? ONE_THREAD : ACCEPT_THREAD;
+    return others > 0 ? EVENT_WAITER : MAIN_THREAD;
 }
 
 static double x_of(long long t, long long from, long long to)
@@ -103,6 +144,7 @@ static double x_of(long long t, long long from, long long to)
 int main(int argc, char **argv)
 {
     const char *path = NULL, *title = "timeline";
+    const struct words *w = &languages[0];
     long long from = -1, to = -1, total = 0;
     struct event *events = NULL;
     size_t count = 0, room = 0;
@@ -126,6 +168,18 @@ int main(int argc, char **argv)
             i++;
         } else if (strcmp(argv[i], "--title") == 0 && i + 1 < argc) {
             title = argv[++i];
+        } else if (strcmp(argv[i], "--lang") == 0 && i + 1 < argc) {
+            size_t n = sizeof languages / sizeof languages[0];
+
+            w = NULL;
+            for (size_t k = 0; k < n && w == NULL; k++)
+                if (strcmp(argv[i + 1], languages[k].lang) == 0)
+                    w = &languages[k];
+            if (w == NULL) {
+                usage();
+                return 2;
+            }
+            i++;
         } else if (path == NULL && argv[i][0] != '-') {
             path = argv[i];
         } else {
@@ -233,16 +287,14 @@ int main(int argc, char **argv)
 
         printf("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" width=\"%d\" "
                "height=\"%d\" "
-               "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n",
-               WIDTH, height, WIDTH, height);
+               "font-family=\"%s\" font-size=\"12\">\n",
+               WIDTH, height, WIDTH, height, w->font);
         printf("<title>%s</title>\n<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n",
                title);
         printf("<text x=\"%d\" y=\"20\" font-size=\"15\" font-weight=\"bold\">%s</text>\n", LEFT,
                title);
-        printf("<text x=\"%d\" y=\"38\" fill=\"#555\">%.1f ms from %.1f ms after the start; light: "
-               "waiting in a "
-               "traced call, dark: running; marks: what the thread handled</text>\n",
-               LEFT, (double)(to - from) / 1000.0, (double)from / 1000.0);
+        printf("<text x=\"%d\" y=\"38\" fill=\"#555\">%s%.1f%s%.1f%s</text>\n", LEFT, w->window[0],
+               (double)(to - from) / 1000.0, w->window[1], (double)from / 1000.0, w->window[2]);
         /* The time axis: ten ticks. */
         for (int t = 0; t <= 10; t++) {
             double x = LEFT + (double)t * (WIDTH - LEFT - RIGHT) / 10.0;
@@ -257,8 +309,8 @@ int main(int argc, char **argv)
             int y = TOP + l * LANE + 6;
 
             printf("<g class=\"lane\" data-thread=\"%lu\">\n", lanes[l].thread);
-            printf("<text x=\"8\" y=\"%d\">thread %lu (%s)</text>\n", y + 15, lanes[l].thread,
-                   lanes[l].role);
+            printf("<text x=\"8\" y=\"%d\">%s%lu%s%s%s</text>\n", y + 15, w->thread[0],
+                   lanes[l].thread, w->thread[1], w->roles[lanes[l].role], w->thread[2]);
             printf("<rect class=\"run\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"20\" "
                    "fill=\"#34495e\"/>\n",
                    x_of(lanes[l].first, from, to), y,
@@ -287,9 +339,9 @@ int main(int argc, char **argv)
                 per_kind[k]++;
                 printf("<rect class=\"mark %s\" x=\"%.1f\" y=\"%d\" width=\"2.5\" height=\"28\" "
                        "fill=\"%s\"><title>"
-                       "%s, %lld bytes, at %.3f ms</title></rect>\n",
-                       kinds[k], x_of(at, from, to) - 1.0, y - 4, colours[k], labels[k], e->bytes,
-                       (double)at / 1000.0);
+                       "%s%s%lld%s%.3f%s</title></rect>\n",
+                       kinds[k], x_of(at, from, to) - 1.0, y - 4, colours[k], w->labels[k],
+                       w->mark[0], e->bytes, w->mark[1], (double)at / 1000.0, w->mark[2]);
             }
             printf("</g>\n");
         }
@@ -302,23 +354,25 @@ int main(int argc, char **argv)
             printf("<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" "
                    "y=\"%d\">%s "
                    "(%ld)</text>\n",
-                   x, y, colours[k], x + 14, y + 9, labels[k], per_kind[k]);
+                   x, y, colours[k], x + 14, y + 9, w->labels[k], per_kind[k]);
             shown++;
         }
-        printf("<g class=\"table\">\n<text x=\"8\" y=\"%d\" font-weight=\"bold\">thread</text>"
-               "<text x=\"%d\" y=\"%d\" font-weight=\"bold\">waiting</text>"
-               "<text x=\"%d\" y=\"%d\" font-weight=\"bold\">completions handled</text>"
-               "<text x=\"%d\" y=\"%d\" font-weight=\"bold\">share of all</text>\n",
-               table_top, LEFT, table_top, LEFT + 150, table_top, LEFT + 350, table_top);
+        printf("<g class=\"table\">\n<text x=\"8\" y=\"%d\" font-weight=\"bold\">%s</text>"
+               "<text x=\"%d\" y=\"%d\" font-weight=\"bold\">%s</text>"
+               "<text x=\"%d\" y=\"%d\" font-weight=\"bold\">%s</text>"
+               "<text x=\"%d\" y=\"%d\" font-weight=\"bold\">%s</text>\n",
+               table_top, w->columns[0], LEFT, table_top, w->columns[1], LEFT + 150, table_top,
+               w->columns[2], LEFT + 350, table_top, w->columns[3]);
         for (int l = 0; l < lane_count; l++) {
             long long span = to - from;
             int y = table_top + (l + 1) * ROW;
 
             printf(
-                "<g class=\"row\" data-thread=\"%lu\"><text x=\"8\" y=\"%d\">thread %lu (%s)</text>"
+                "<g class=\"row\" data-thread=\"%lu\"><text x=\"8\" y=\"%d\">%s%lu%s%s%s</text>"
                 "<text x=\"%d\" y=\"%d\">%.0f %%</text><text x=\"%d\" y=\"%d\">%ld</text>"
                 "<text x=\"%d\" y=\"%d\">%.0f %%</text></g>\n",
-                lanes[l].thread, y, lanes[l].thread, lanes[l].role, LEFT, y,
+                lanes[l].thread, y, w->thread[0], lanes[l].thread, w->thread[1],
+                w->roles[lanes[l].role], w->thread[2], LEFT, y,
                 100.0 * (double)lanes[l].waited / (double)span, LEFT + 150, y, lanes[l].handled,
                 LEFT + 350, y, total ? 100.0 * (double)lanes[l].handled / (double)total : 0.0);
         }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The trace tests (ctest trace.*):
-#   trace_test.sh render TRACE_SVG KEPT.trace   draw a kept trace; its lanes, its marks of each kind
-#                                               and its table rows must match what the trace holds
+#   trace_test.sh render TRACE_SVG KEPT.trace [LANG]
+#                                               draw a kept trace (in LANG's words: zh-CN); its lanes,
+#                                               its marks of each kind and its table rows must match
+#                                               what the trace holds
 #   trace_test.sh record BIN_DIR LESSON         record a short trace of the lesson (tests/trace.sh)
 #                                               and find its defining event (tests/trace_check.awk)
 set -euo pipefail
@@ -11,8 +13,13 @@ trap 'rm -rf "$tmp"' EXIT
 
 case ${1:-} in
 render)
-  svg=$tmp/out.svg
-  "$2" "$3" > "$svg"
+  svg=$tmp/out.svg lang=${4:-}
+  "$2" ${lang:+--lang "$lang"} "$3" > "$svg"
+  # In Chinese, every lane is labelled 线程 (thread) N.
+  if [[ $lang == zh-CN ]] && (($(grep -c '^<text x="8" y="[0-9]*">线程 ' "$svg") != $(grep -c '<g class="lane"' "$svg"))); then
+    echo "FAIL: the timeline of $3 is not drawn in $lang's words"
+    exit 1
+  fi
   # What the trace says should be drawn, counted the way trace_svg.c draws it.
   awk '
     /^# window / { from = $3 * 1000; to = $4 * 1000; windowed = 1; next }
@@ -47,7 +54,7 @@ record)
   awk -v lesson="${lesson%%_*}" -f "$here/trace_check.awk" "$tmp/$lesson.full.trace"
   ;;
 *)
-  echo "usage: trace_test.sh render TRACE_SVG KEPT.trace | record BIN_DIR LESSON" >&2
+  echo "usage: trace_test.sh render TRACE_SVG KEPT.trace [LANG] | record BIN_DIR LESSON" >&2
   exit 2
   ;;
 esac
