@@ -2,7 +2,8 @@
 # The benchmark report: every lesson under the same load, measured by echo_bench, written as raw
 # results (raw.txt), the tables (results.md, and results.zh-CN.md in Simplified Chinese, included by the
 # course site's benchmark page in each language) and three plots (served.svg, msg_per_s.svg,
-# first_echo.svg; gnuplot). Minutes long, so not part of the tests; `./course bench` runs it.
+# first_echo.svg, and NAME.zh-CN.svg in Chinese; gnuplot). Minutes long, so not part of the tests;
+# `./course bench` runs it.
 #   bench_report.sh BIN_DIR OUT_DIR [SECONDS]   measure, then render
 #   bench_report.sh --render OUT_DIR            render again from OUT_DIR/raw.txt
 # BIN_DIR holds the lessons (NN_name.exe) and echo_bench; the Wine environment must be set (wine-env.sh).
@@ -116,7 +117,12 @@ render() {
   # Time to first echo in a burst: the slowest client's, per lesson and burst size.
   awk -f "$here/bench_table.awk" -v plot=burst "$out/raw.txt" > "$tmp/burst.dat"
   plot first_echo.svg "slowest first echo (s)" 0 "$tmp/burst.dat" "clients connecting in one burst"
-  echo "wrote $out/results.md, $out/results.zh-CN.md, $out/served.svg, $out/msg_per_s.svg and $out/first_echo.svg"
+  # The same plots for the Chinese site (docs/benchmarks.zh-CN.md).
+  plot served.zh-CN.svg "得到服务的连接数（至少收到一次回显）" 0 "$tmp/plot.dat" "并发连接数"
+  plot msg_per_s.zh-CN.svg "每秒回显的 64 字节消息数" "$count" "$tmp/plot.dat" "并发连接数"
+  plot first_echo.zh-CN.svg "最慢的第一次回显（s）" 0 "$tmp/burst.dat" "一次突发中发起连接的客户端数"
+  echo "wrote $out/results.md, $out/served.svg, $out/msg_per_s.svg and $out/first_echo.svg, and" \
+    "the same in Chinese (results.zh-CN.md, NAME.zh-CN.svg)"
 }
 
 if [[ ${1:-} == --render ]]; then
