@@ -188,10 +188,12 @@ static int write_json(const char *path, const struct options *o, const struct gr
 }
 
 /**
- * \brief Run check \p c and record it in \p g. Returns 1 when the check left
- * the server unable to echo a fresh client (after saying so on a STOP line).
+ * \brief Run check \p c and record it in \p g; \p more: whether checks follow it.
+ * Returns 1 when the check left the server unable to echo a fresh client (after
+ * saying so on a STOP line).
  */
-static int run_one(const struct check *c, const struct options *o, int *counts, struct graded *g)
+static int run_one(const struct check *c, const struct options *o, int more, int *counts,
+                   struct graded *g)
 {
     struct target t;
     struct result r;
@@ -219,9 +221,10 @@ static int run_one(const struct check *c, const struct options *o, int *counts, 
             describe_end(&t, how, sizeof how);
             stopped = stop_said = 1;
             print_result(c, &r);
-            printf("STOP  the server stopped serving during %s: %s. %s\n", c->name, how,
-                   o->exe ? "Each later check starts a fresh server."
-                          : "The later checks are not graded.");
+            printf("STOP  the server stopped serving during %s: %s.%s\n", c->name, how,
+                   !more     ? ""
+                   : o->exe ? " Each later check starts a fresh server."
+                            : " The later checks are not graded.");
             fflush(stdout);
         }
     }
@@ -256,6 +259,15 @@ static int asked_for(const struct options *o, const struct check *c)
     return o->check_count == 0;
 }
 
+/** \brief Whether any check after checks[i] is to be graded. */
+static int later_checks(const struct options *o, size_t i)
+{
+    for (size_t j = i + 1; j < check_count; j++)
+        if (check_applies(&checks[j], o->lesson) && asked_for(o, &checks[j]))
+            return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -288,7 +300,8 @@ int main(int argc, char **argv)
             ran < sizeof graded / sizeof graded[0]) {
             if (stopped_in != NULL && checks[i].needs_server)
                 skip_one(&checks[i], stopped_in, counts, &graded[ran++]);
-            else if (run_one(&checks[i], &o, counts, &graded[ran++]) && o.connect)
+            else if (run_one(&checks[i], &o, later_checks(&o, i), counts, &graded[ran++]) &&
+                     o.connect)
                 stopped_in = checks[i].name;
         }
     if (o.json && write_json(o.json, &o, graded, ran, counts) != 0) {
