@@ -5,7 +5,9 @@
 # BUILD is the build tree (build/linux). FOLDER holds one entry per student: NAME.exe or NAME.c, or
 # a folder NAME/ with one server.exe or server.c. A .c is compiled as the lessons are (the compiler
 # and flags the build wrote to bin/grade/compile.sh), linked with the fault shim in its short-send
-# mode (tests/faults.c: every send takes half its buffer).
+# mode (tests/faults.c: every send takes half its buffer), and with the lesson's lab harness if it has
+# one (tests/labs/NN-NAME.c and .h: for lesson 04, every allocation above 4 GiB, as cmake/labs.cmake
+# builds the lab, so a completion key cut to a DWORD fails here too).
 #
 # Each submission runs as root in its own namespaces (unshare): a network namespace with loopback
 # only, a PID namespace (the time limit ends everything in it) and a mount namespace whose root holds
@@ -103,7 +105,13 @@ mkdir -p "$tools"
 cp "$grade_tool" "$here/server.sh" "$here/grade_sandbox.sh" "${COURSE_SHIM[0]}" "$here/wrap.h" "$tools/"
 shim_source=$(basename "${COURSE_SHIM[0]}")
 shim_flags=("${COURSE_SHIM[@]:1}")
-declare -p COURSE_CC COURSE_CFLAGS libs shim_source shim_flags checks lesson > "$tools/settings.sh"
+lab_harness=""
+for header in "$here/labs/$lesson"-*.h; do
+  [[ -f $header && -f ${header%.h}.c ]] || continue
+  cp "$header" "${header%.h}.c" "$tools/"
+  lab_harness=$(basename "${header%.h}")
+done
+declare -p COURSE_CC COURSE_CFLAGS libs shim_source shim_flags lab_harness checks lesson > "$tools/settings.sh"
 
 # grade_one NAME SOURCE: grade one submission in $out/work/NAME; writes result (status line) there.
 grade_one() {
@@ -156,6 +164,15 @@ add() { # add NAME PATH
     names+=("$name")
   fi
 }
+# skip NAME REASON: an entry that is no submission still gets its row in the gradebook, with why.
+skip() {
+  local name=$1 reason=$2
+  say "$folder/$name: $reason: skipped"
+  if [[ $name =~ ^[A-Za-z0-9._-]+$ && -z ${source_of[$name]+set} && -z ${problem[$name]+set} ]]; then
+    problem[$name]="not graded: $reason"
+    names+=("$name")
+  fi
+}
 shopt -s nullglob
 entries=("$folder"/*)
 ((${#entries[@]})) || say "$folder is empty: no submission to grade"
@@ -169,17 +186,19 @@ for entry in "${entries[@]}"; do
     if ((${#found[@]} == 1)); then
       add "$base" "${found[0]}"
     else
-      say "$entry/: holds ${#found[@]} of server.exe and server.c, not one: skipped"
+      skip "$base" "a folder that holds ${#found[@]} of server.exe and server.c, not one"
     fi
   elif [[ $base == *.exe || $base == *.c ]]; then
     add "${base%.*}" "$entry"
   else
-    say "$entry: neither a .exe nor a .c (nor a folder with one): skipped"
+    skip "$base" "neither a .exe nor a .c (nor a folder with one)"
   fi
 done
 ((${#names[@]} == 0)) || mapfile -t names < <(printf '%s\n' "${names[@]}" | sort -u)
 
-say "grading ${#names[@]} submissions of lesson $lesson, ${#checks[@]} checks each, $jobs at a time," \
+count=0
+for name in "${names[@]}"; do [[ -z ${source_of[$name]+set} ]] || count=$((count + 1)); done
+say "grading $count submission$( ((count == 1)) || echo s) of lesson $lesson, ${#checks[@]} checks each, $jobs at a time," \
   "at most $limit s each; results in $out"
 started=$SECONDS
 mkdir -p "$out/work"

@@ -2,8 +2,9 @@
 # The test of ./course grade: a small class graded by tests/grade_class.sh, its gradebook checked row
 # by row. The class: a correct server (lesson 04), a broken one (the lab of a partial send ignored),
 # a source that compiles (the fixture), a server that hangs, a source that does not compile, one that
-# tries to leave its sandbox, two submissions with the same name, a file that is no submission and
-# an empty folder.
+# tries to leave its sandbox, lab 04's handout unfixed (built with the lab's 4 GiB harness, it
+# crashes on its first echo), two submissions with the same name, a file that is no submission and an
+# empty folder (both with a row saying why they were not graded).
 #   grade_class_test.sh BUILD_DIR        (build/linux; exit 77, skipped, without namespaces)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,6 +32,7 @@ cp "$here/grade_fixture.c" "$class/carol.c"
 cp "$bin/grade/grade_fixture_hang.exe" "$class/dave.exe"
 printf 'int main(void) { return missing; }\n' > "$class/erin.c"
 cp "$bin/04_iocp_basic.exe" "$class/frank.exe"
+cp "$bin/labs/04_iocp_basic-key_as_dword.c" "$class/gina.c" # lab 04's handout, not fixed
 cp "$here/grade_fixture.c" "$class/frank.c"
 cp "$bin/grade/grade_fixture_escape.exe" "$class/mallory.exe"
 echo "not a server" > "$class/notes.txt"
@@ -48,9 +50,12 @@ alice,"graded",1,3,1,5,5
 bob,"graded",0,0,0,0,5
 carol,"graded",1,3,1,5,5
 dave,"time limit: stopped after 40 s",,,,0,5
+empty,"not graded: a folder that holds 0 of server.exe and server.c, not one",,,,0,5
 erin,"compile error",,,,0,5
 frank,"not graded: two submissions named frank",,,,0,5
+gina,"graded",0,0,0,0,5
 mallory,"graded",1,3,1,5,5
+notes.txt,"not graded: neither a .exe nor a .c (nor a folder with one)",,,,0,5
 CSV
 row=0
 while IFS= read -r want; do
@@ -72,7 +77,7 @@ for attempt in 'read Z:\\tmp\\course_grade_secret.txt' 'read \\\\?\\unix\\tmp\\c
 done
 expect "no attempt of mallory succeeded" test "$(grep -c SUCCEEDED "$work/mallory/results/server.err")" -eq 0
 expect "the page shows mallory's attempts" grep -q 'escape: connect 192.0.2.1:9: failed' "$tmp/grades/grades.html"
-for line in "notes.txt: neither a .exe nor a .c" "empty/: holds 0 of server.exe and server.c" \
+for line in "notes.txt: neither a .exe nor a .c" "empty: a folder that holds 0 of server.exe and server.c" \
     "frank.exe: two submissions named frank" "dave: time limit"; do
   expect "it says '$line'" grep -qF "$line" "$tmp/said"
 done

@@ -13,14 +13,20 @@ set -euo pipefail
 if [[ $1 == --inside ]]; then
   box=$2 file=$3
   # settings.sh (written by grade_class.sh): COURSE_CC, COURSE_CFLAGS, libs, shim_source, shim_flags,
-  # checks, lesson.
+  # lab_harness, checks, lesson.
   # shellcheck source=/dev/null
   source "$box/tools/settings.sh"
   cd "$box/results"
   submission=$box/prefix/drive_c/submission
   if [[ $file == *.c ]]; then
-    if ! "$COURSE_CC" "${COURSE_CFLAGS[@]}" -o "$submission/server.exe" "$submission/$file" \
-        "$box/tools/$shim_source" "${shim_flags[@]}" "${libs[@]}" > compile.txt 2>&1; then
+    # The lesson's lab harness: its .c compiled on its own, its .h forced into the submission.
+    harness=()
+    if [[ -n $lab_harness ]]; then
+      "$COURSE_CC" "${COURSE_CFLAGS[@]}" -c -o lab_harness.o "$box/tools/$lab_harness.c" > compile.txt 2>&1
+      harness=(-include "$box/tools/$lab_harness.h" lab_harness.o)
+    fi
+    if ! "$COURSE_CC" "${COURSE_CFLAGS[@]}" "${harness[@]}" -o "$submission/server.exe" "$submission/$file" \
+        "$box/tools/$shim_source" "${shim_flags[@]}" "${libs[@]}" >> compile.txt 2>&1; then
       echo "compile error" > status
       exit 0
     fi
