@@ -2304,10 +2304,8 @@ int target_start_with(struct target *t, const char *const *args, char *err, size
     }
     at += strlen("listening on ");
     /* An IPv6 address comes in brackets, "[::1]:PORT": the host is what is inside. */
-    if (*at == '[' && colon > at + 1 && colon[-1] == ']')
-        snprintf(t->host, sizeof t->host, "%.*s", (int)(colon - at - 2), at + 1);
-    else
-        snprintf(t->host, sizeof t->host, "%.*s", (int)(colon - at), at);
+    if (net_split_address(at, t->host, sizeof t->host) == NULL)
+        t->host[0] = '\0';
     if (strcmp(t->host, "0.0.0.0") == 0 || t->host[0] == '\0')
         snprintf(t->host, sizeof t->host, "127.0.0.1");
     return 0;

@@ -341,7 +341,7 @@ static long number(const char *text, long lo, long hi)
 int main(int argc, char **argv)
 {
     long connections = 50, seconds = 5, size = 64;
-    const char *target = NULL, *colon;
+    const char *target = NULL, *port_text;
     char host[64], err[256];
     unsigned long port;
     struct conn *conns;
@@ -386,14 +386,12 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    colon = target ? strrchr(target, ':') : NULL;
-    port = colon ? (unsigned long)number(colon + 1, 1, 65535) : 0;
-    if (colon == NULL || colon == target || (size_t)(colon - target) >= sizeof host ||
-        port == (unsigned long)-1) {
+    port_text = target ? net_split_address(target, host, sizeof host) : NULL;
+    port = port_text ? (unsigned long)number(port_text, 1, 65535) : 0;
+    if (port_text == NULL || port == (unsigned long)-1) {
         usage(stderr);
         return 2;
     }
-    snprintf(host, sizeof host, "%.*s", (int)(colon - target), target);
     if (net_init() != 0) {
         fprintf(stderr, "echo_bench: cannot start the socket library\n");
         return 1;

@@ -200,7 +200,7 @@ int main(int argc, char **argv)
     struct session ss;
     struct thread *t;
     char host[64], err[256];
-    const char *colon;
+    const char *port_text;
     char *end = NULL;
     unsigned long port;
     int rc;
@@ -209,20 +209,18 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    colon = argc == 2 ? strrchr(argv[1], ':') : NULL;
-    port = colon ? strtoul(colon + 1, &end, 10) : 0;
-    if (colon == NULL || colon == argv[1] || (size_t)(colon - argv[1]) >= sizeof host ||
-        colon[1] == '\0' || *end != '\0' || port == 0 || port > 65535) {
+    port_text = argc == 2 ? net_split_address(argv[1], host, sizeof host) : NULL;
+    port = port_text ? strtoul(port_text, &end, 10) : 0;
+    if (port_text == NULL || port_text[0] == '\0' || *end != '\0' || port == 0 || port > 65535) {
         /* Say what was wrong: a port cut from a Windows program's "listening on" line often still
          * ends in its carriage return, invisible in a terminal. */
         if (argc == 2)
             fprintf(stderr, "echo_client: '%s' is not HOST:PORT with a port from 1 to 65535%s\n",
                     argv[1],
-                    colon && end && *end == '\r' ? " (it ends in a carriage return, \\r)" : "");
+                    port_text && end && *end == '\r' ? " (it ends in a carriage return, \\r)" : "");
         usage(stderr);
         return 2;
     }
-    snprintf(host, sizeof host, "%.*s", (int)(colon - argv[1]), argv[1]);
 #ifdef _WIN32
     /* Bytes in, bytes out: no CR/LF translation, no end at a Ctrl+Z byte in a file. */
     (void)_setmode(_fileno(stdin), _O_BINARY);

@@ -65,6 +65,14 @@ int net_init(void);
 const char *net_error_text(char *buf, size_t size);
 
 /**
+ * \brief Split "HOST:PORT" into the host, copied to \p host, and the port's text, returned (a
+ * pointer into \p text, after the colon). An IPv6 address may come in brackets, "[::1]:5000", as a
+ * server's listening line prints it, or bare, "::1:5000" (the last colon ends it). Returns NULL when
+ * there is no colon, no host, or the host does not fit.
+ */
+const char *net_split_address(const char *text, char *host, size_t host_size);
+
+/**
  * \brief Connect to \p host : \p port before \p deadline. The socket is
  * non-blocking with Nagle off. Returns BAD_SOCKET and fills \p err on failure.
  */

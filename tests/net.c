@@ -290,6 +290,20 @@ static sock_t connect_failed(sock_t s, const char *host, unsigned port, int rc, 
     return BAD_SOCKET;
 }
 
+const char *net_split_address(const char *text, char *host, size_t host_size)
+{
+    const char *from = text, *end = strrchr(text, ':');
+
+    if (text[0] == '[') { /* [v6]:PORT */
+        end = strstr(text, "]:");
+        from = text + 1;
+    }
+    if (end == NULL || end == from || (size_t)(end - from) >= host_size)
+        return NULL;
+    snprintf(host, host_size, "%.*s", (int)(end - from), from);
+    return end + (text[0] == '[' ? 2 : 1);
+}
+
 sock_t net_connect(const char *host, unsigned port, int64_t deadline, char *err, size_t err_size)
 {
     struct addrinfo *list = resolve(host, port, err, err_size);

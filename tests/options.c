@@ -23,15 +23,11 @@ static long parse_number(const char *text, long lo, long hi)
 
 static int parse_host_port(const char *text, struct options *o)
 {
-    const char *colon = strrchr(text, ':');
-    long port;
+    const char *port_text = net_split_address(text, o->host, sizeof o->host);
+    long port = port_text ? parse_number(port_text, 1, 65535) : -1;
 
-    if (colon == NULL || colon == text || (size_t)(colon - text) >= sizeof o->host)
-        return -1;
-    port = parse_number(colon + 1, 1, 65535);
     if (port < 0)
         return -1;
-    snprintf(o->host, sizeof o->host, "%.*s", (int)(colon - text), text);
     o->port = (unsigned)port;
     return 0;
 }

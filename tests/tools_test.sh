@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The tools against lesson 01's server (Linux, under Wine). The tool under test is the rest of the
 # command line: a native program, or `wine tool.exe` for its Windows build.
-#   tools_test.sh SERVER.exe client CLIENT...   echo_client: a binary file comes back unchanged (exit 0);
-#                                               a refused connection (exit 1); a bad command line (exit 2)
+#   tools_test.sh SERVER.exe client CLIENT...   echo_client: a binary file comes back unchanged (exit 0),
+#                                               also with the host in brackets ([HOST]:PORT); a refused
+#                                               connection (exit 1); a bad command line (exit 2)
 #   tools_test.sh SERVER.exe bench BENCH...     echo_bench: one connection is echoed with no error or
 #                                               mismatch; of three, two starve (lesson 01 serves one at
 #                                               a time), also opened in one burst (-b); a bad command
@@ -40,6 +41,13 @@ client)
   timeout 60 "$@" "$address" < "$tmp/input" > "$tmp/output" || fail "echo_client exited with $? on a correct server"
   cmp "$tmp/input" "$tmp/output" || fail "echo_client's output differs from its input"
   pass "$(wc -c < "$tmp/input") bytes, every byte value, came back unchanged"
+  # The host in brackets, as a server's listening line prints an IPv6 address ([::1]:PORT).
+  bracketed="[${address%:*}]:${address##*:}"
+  printf 'in brackets\n' | timeout 30 "$@" "$bracketed" > "$tmp/bracketed" ||
+    fail "echo_client exited with $? for $bracketed"
+  [[ $(tr -d '\r' < "$tmp/bracketed") == "in brackets" ]] || fail "no echo through $bracketed"
+  pass "the address in brackets, $bracketed, works too"
+  expect_usage "$@" "[${address%:*}:${address##*:}"
   code=0
   timeout 30 "$@" 127.0.0.1:1 < /dev/null > /dev/null 2> "$tmp/refused" || code=$?
   [[ $code == 1 ]] || fail "expected exit code 1 for a port with no server, got $code"
