@@ -102,4 +102,6 @@ read -r from to < "$tmp/window"
   awk -v from="$((from * 1000))" -v to="$((to * 1000))" '$2 >= from && $1 <= to' "$out/$lesson.full.trace"
 } > "$out/$lesson.trace"
 "$bin/trace_svg" --title "$lesson: a real run under Wine" "$out/$lesson.trace" > "$out/$lesson.svg"
+echo "what the clients saw (echo_bench):"
+tr -d '\r' < "$tmp/bench.out" | sed 's/^/  /'
 echo "wrote $out/$lesson.svg ($((to - from)) ms drawn) from $(wc -l < "$out/$lesson.full.trace") events"
