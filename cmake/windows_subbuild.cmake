@@ -33,9 +33,13 @@ ExternalProject_Add(windows_programs
 
 # The Wine prefix of this build tree: never the user's ~/.wine. Headless (no Mono or Gecko
 # installer pop-ups), quiet, 64-bit. Tests, echo_grade and ./course run all use these settings.
+# No debugger on a crash (winedbg.exe disabled): the crash line still says what happened, and a
+# winedbg attached to a crashed server with thousands of sockets was seen to keep them open for
+# minutes, so that the next server of the prefix ran out of descriptors.
 set(COURSE_WINEPREFIX "${CMAKE_BINARY_DIR}/wineprefix")
 set(COURSE_WINE_ENV
-  "WINEPREFIX=${COURSE_WINEPREFIX}" "WINEARCH=win64" "WINEDEBUG=-all" "WINEDLLOVERRIDES=mscoree,mshtml=")
+  "WINEPREFIX=${COURSE_WINEPREFIX}" "WINEARCH=win64" "WINEDEBUG=-all"
+  "WINEDLLOVERRIDES=mscoree,mshtml,winedbg.exe=")
 
 # The same settings for shell scripts (./course run): `source build/linux/wine-env.sh`.
 list(TRANSFORM COURSE_WINE_ENV REPLACE "^([A-Z]+)=(.*)$" "export \\1='\\2'" OUTPUT_VARIABLE _exports)

@@ -57,7 +57,7 @@ if [[ $1 == --inside ]]; then
 fi
 
 work=$1 template=$2 tools=$3 file=$4 isolated=$5
-wine_env=(WINEPREFIX=/box/prefix WINEARCH=win64 WINEDEBUG=-all "WINEDLLOVERRIDES=mscoree,mshtml=")
+wine_env=(WINEPREFIX=/box/prefix WINEARCH=win64 WINEDEBUG=-all "WINEDLLOVERRIDES=mscoree,mshtml,winedbg.exe=")
 if [[ $isolated == 0 ]]; then
   # No namespaces: a copy of the prefix (slow, large), without Z:, on the machine itself.
   box=$work/box
