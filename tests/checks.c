@@ -247,6 +247,10 @@ static int judge_echo(struct result *r, const char *what, const struct exchange 
             hint =
                 "the first wrong byte is where a NUL was sent: is the buffer treated as a C string "
                 "(strlen, %s, strcpy)? Send the count recv() returned";
+        else if (i == 0 && bytes_skipped(x, 0))
+            hint = "the first bytes never came back, and the reply is the data that followed them: "
+                   "are a connection's first bytes taken and not echoed (AcceptEx with a receive "
+                   "buffer hands them over with the accept)?";
         else if (i == 0)
             hint = "the reply is not the data at all: does the server send a fixed text?";
         else if (bytes_skipped(x, i))
