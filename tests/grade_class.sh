@@ -230,7 +230,7 @@ page=$out/grades.html
 <html lang="en"><head><meta charset="utf-8"><title>Lesson $lesson: grades</title>
 <style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:2px 6px}table{border-collapse:collapse}
 .pass{background:#dfd}.fail{background:#fdd}.none{background:#eee}pre{background:#f6f6f6;padding:6px;white-space:pre-wrap}</style>
-</head><body><h1>Lesson $lesson: ${#names[@]} submissions</h1>
+</head><body><h1>Lesson $lesson: $count submission$( ((count == 1)) || echo s) graded, of ${#names[@]} entries</h1>
 <p>Graded $(date -u '+%Y-%m-%d %H:%M UTC') in $elapsed s, $jobs at a time, at most $limit s each, out of $total_points points.
 A failed check links to what the grader said about it.</p>
 <table><tr><th>student</th><th>status</th>

@@ -40,19 +40,24 @@ if [[ $1 == --inside ]]; then
   # listening line), and whether it starts at all.
   tmp=$box/results/first_start
   mkdir -p "$tmp"
+  results=$box/results
+  # Wine's working directory must be one it can see (C:\submission), or every start says so on
+  # stderr, and that noise would reach the gradebook.
+  cd "$submission"
   # shellcheck source=server.sh
   source "$box/tools/server.sh"
-  if start_server "$submission/server.exe" 0 2>> notes.txt; then
+  if start_server "$submission/server.exe" 0 2>> "$results/notes.txt"; then
     stop_server
   fi
-  cp "$tmp/server.err" server.err 2>/dev/null || true
+  cp "$tmp/server.err" "$results/server.err" 2>/dev/null || true
+  rm -f "$tmp/listening" # start_server's pipe: a reader of the results would wait on it for ever
   # One run for all the checks, so that echo_grade can say when the server stopped serving. Its
   # lines reach grade.txt as each check ends: a time limit keeps what was graded before it.
   asked=()
   for check in "${checks[@]}"; do asked+=(--check "$check"); done
-  "$box/tools/echo_grade" --lesson "$lesson" "${asked[@]}" --exe "$submission/server.exe" --json grade.json \
-    > grade.txt 2>&1 || true
-  echo "graded" > status
+  "$box/tools/echo_grade" --lesson "$lesson" "${asked[@]}" --exe "$submission/server.exe" \
+    --json "$results/grade.json" > "$results/grade.txt" 2>&1 || true
+  echo "graded" > "$results/status"
   exit 0
 fi
 
