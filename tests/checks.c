@@ -2362,10 +2362,17 @@ void check_run(const struct check *c, struct target *t, struct result *r)
     /* A failure may be the server dying: give its exit a moment to show, it is the real cause. */
     if (t->server && !r->server_ended_on_purpose &&
         proc_wait(t->server, now_ms() + (r->passed ? 0 : 1000), &code)) {
+        const char *said = one_line(proc_stderr(t->server, errs, sizeof errs));
+
         r->passed = 0;
         r->got[0] = '\0';
-        fail(r, "a client's error must close that client only, never end the server",
-             "the server exited with code %d during the check (stderr: '%s')", code,
-             one_line(proc_stderr(t->server, errs, sizeof errs)));
+        /* Wine's line for a crash: "wine: Unhandled page fault on ... access to ADDRESS ...". */
+        fail(r,
+             strstr(said, "Unhandled") ? "the server crashed: its stderr names the fault and the "
+                                         "address; a pointer cut to 32 bits (a completion key "
+                                         "through a DWORD) or one used after free?"
+                                       : "a client's error must close that client only, never end "
+                                         "the server",
+             "the server exited with code %d during the check (stderr: '%s')", code, said);
     }
 }
