@@ -325,7 +325,7 @@ static void usage(FILE *to)
         "checks it, and repeats, for SECONDS (default 5); CONNECTIONS (default 50, at most %d)\n"
         "run at once. -b opens them all in one burst, each echoing as soon as it is connected.\n"
         "-i keeps them idle instead: connected, sending nothing (a close counts as an error).\n"
-        "The last line is key=value fields for scripts.\n",
+        "The last line is key=value fields for scripts. An IPv6 HOST may come in brackets: [::1]:5000.\n",
         MAX_CONNECTIONS);
 }
 

@@ -44,7 +44,8 @@ static void usage(FILE *to)
         "usage: echo_client HOST:PORT\n"
         "Sends standard input to the echo server at HOST:PORT, prints what comes back and checks\n"
         "that it is the same, byte for byte. Exit code 0: all echoed; 1: a difference, a missing\n"
-        "byte or a connection error; 2: a bad command line.\n");
+        "byte or a connection error; 2: a bad command line. An IPv6 HOST may come in brackets,\n"
+        "as a server's listening line prints it: [::1]:5000.\n");
 }
 
 /** \brief Remember \p n bytes as sent and not yet echoed. Returns -1 when out of memory. */

@@ -34,7 +34,7 @@ static void print_usage(FILE *to)
         "  --exe PATH           the server program; started afresh for each check (a .exe runs\n"
         "                       through Wine on Linux), on port 0, reading its listening line\n"
         "  --connect HOST:PORT  a server that is already running (checks that start the program\n"
-        "                       themselves are skipped)\n"
+        "                       themselves are skipped); an IPv6 HOST may come in brackets\n"
         "  --check NAME         run only this check (may be given more than once)\n"
         "  --json PATH          also write the results to PATH as JSON, for a gradebook\n"
         "  --list               list the checks (of lesson NN) and what each proves\n"
