@@ -1086,9 +1086,11 @@ static int check_ifs_handles(const struct listener *listener)
 // [keepalive]
 /**
  * \brief TCP keepalive for this client: a peer that vanished without FIN or
- * RST (its machine lost power, a cable was pulled) would otherwise keep a
- * send pending for ever. The idle sweep covers a silent peer; keepalive
- * covers a dead one. A failure costs only the probes: one line, go on.
+ * RST (its machine lost power, a cable was pulled) would otherwise keep its
+ * zero-byte receive pending for ever. Probes go only while the connection
+ * is idle (nothing unacknowledged), the very state of a waiting client, so
+ * it works even with the idle timeout off. A failure costs only the probes:
+ * one line, go on.
  */
 static void keep_alive(const struct connection *conn)
 {
