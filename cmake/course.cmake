@@ -83,10 +83,12 @@ find_program(COURSE_PATCH patch HINTS "$ENV{ProgramFiles}/Git/usr/bin")
 function(course_lab_source output lesson patch)
   get_filename_component(dir "${output}" DIRECTORY)
   get_filename_component(name "${output}" NAME_WE)
+  # Patched in place on a copy, which keeps the source's mode: patch --output writes a file only its
+  # owner can read, and a handout is for the whole class.
   add_custom_command(OUTPUT "${output}"
     COMMAND ${CMAKE_COMMAND} -E make_directory "${dir}"
-    COMMAND "${COURSE_PATCH}" --quiet --fuzz=0 --output=${output} --input=${patch}
-      "${PROJECT_SOURCE_DIR}/${lesson}/server.c"
+    COMMAND ${CMAKE_COMMAND} -E copy "${PROJECT_SOURCE_DIR}/${lesson}/server.c" "${output}"
+    COMMAND "${COURSE_PATCH}" --quiet --fuzz=0 --no-backup-if-mismatch --input=${patch} "${output}"
     DEPENDS "${patch}" "${PROJECT_SOURCE_DIR}/${lesson}/server.c"
     COMMENT "Lab ${name}: the lesson with the mistake"
     VERBATIM)
