@@ -102,7 +102,8 @@ trap 'wait; for dir in /sys/fs/cgroup/*/"course_grade_$$_"*; do rmdir "$dir" 2>/
 tools=$out/.tools
 rm -rf "$tools"
 mkdir -p "$tools"
-cp "$grade_tool" "$here/server.sh" "$here/grade_sandbox.sh" "${COURSE_SHIM[0]}" "$here/wrap.h" "$tools/"
+cp "$grade_tool" "$here/server.sh" "$here/grade_sandbox.sh" "${COURSE_SHIM[0]}" "$here/wrap.h" \
+  "$build/wine-env.sh" "$tools/"
 shim_source=$(basename "${COURSE_SHIM[0]}")
 shim_flags=("${COURSE_SHIM[@]:1}")
 lab_harness=""

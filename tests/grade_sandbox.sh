@@ -6,7 +6,8 @@
 #   grade_sandbox.sh --inside BOX FILE            compile FILE if it is a .c, start the server once
 #       (its stderr is kept), then run the checks of the rubric with echo_grade
 # WORK holds upper/ (the submission's own files in its Wine prefix) and results/; TOOLS holds
-# echo_grade, server.sh, the fault shim and settings.sh (the compile settings and the checks).
+# echo_grade, server.sh, the fault shim, wine-env.sh (the build's Wine settings) and settings.sh (the
+# compile settings and the checks).
 # shellcheck disable=SC2154 # the names settings.sh defines
 set -euo pipefail
 
@@ -62,7 +63,10 @@ if [[ $1 == --inside ]]; then
 fi
 
 work=$1 template=$2 tools=$3 file=$4 isolated=$5
-wine_env=(WINEPREFIX=/box/prefix WINEARCH=win64 WINEDEBUG=-all "WINEDLLOVERRIDES=mscoree,mshtml,winedbg.exe=")
+# The build's Wine settings (cmake/windows_subbuild.cmake wrote them), with the sandbox's own prefix.
+# shellcheck source=/dev/null
+source "$tools/wine-env.sh"
+wine_env=(WINEPREFIX=/box/prefix "WINEARCH=$WINEARCH" "WINEDEBUG=$WINEDEBUG" "WINEDLLOVERRIDES=$WINEDLLOVERRIDES")
 if [[ $isolated == 0 ]]; then
   # No namespaces: a copy of the prefix (slow, large), without Z:, on the machine itself.
   box=$work/box
